@@ -1,0 +1,65 @@
+"""Settings, read from the environment with the PROMOPLAN_ prefix."""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROMOPLAN_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./promoplan.db",
+        description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host:port/db",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="Base URL used in feed URLs and links"
+    )
+    auto_migrate: bool = Field(default=True, description="`serve` applies pending migrations")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = Field(default=True, description="One JSON object per log line")
+    max_body_bytes: int = Field(default=1_048_576, description="Larger request bodies get a 413")
+    sqlite_busy_timeout_ms: int = 15_000
+    db_pool_size: int = 10
+    instance_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}",
+        description="Names this replica in job runs and leases",
+    )
+    # Calendar
+    team_daily_milestone_limit: int = Field(
+        default=3, description="More milestones due on one day for one team is a conflict"
+    )
+    # Promotions
+    risk_floor_bp: int = Field(
+        default=7000, description="Never more than this many basis points off (7000 = 70 %)"
+    )
+    # Launches and webhooks
+    scheduler_enabled: bool = Field(default=True, description="Run the transition clock")
+    sweep_interval_seconds: float = Field(default=15.0, description="Safety-net sweep period")
+    transition_lease_seconds: float = 60.0
+    transition_max_attempts: int = 5
+    webhook_launch_lead_seconds: int = Field(
+        default=3600, description="A webhook may launch an event this long before starts_at"
+    )
+    webhook_tolerance_seconds: int = 300
+    webhook_timeout_seconds: float = 15.0
+    webhook_allowlist: str | None = Field(
+        default=None,
+        description="Comma-separated hosts or CIDRs outbound webhooks may reach; unset = any",
+    )
+    deliveries_enabled: bool = Field(default=True, description="Run the outbound webhook worker")
+    # Feeds
+    feed_cancelled_grace_days: int = Field(
+        default=30, description="Cancelled items stay in feeds as CANCELLED this long"
+    )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

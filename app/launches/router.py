@@ -1,0 +1,5 @@
+"""HTTP routes of the launches domain."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["launches"])
