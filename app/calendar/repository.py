@@ -67,3 +67,30 @@ def events_by_ids(session: Session, event_ids: Sequence[int]) -> list[Event]:
     if not event_ids:
         return []
     return list(session.exec(select(Event).where(col(Event.id).in_(list(event_ids)))))
+
+
+def list_events(
+    session: Session,
+    *,
+    event_ids: Sequence[int] | None = None,
+    statuses: Sequence[str] | None = None,
+    starts_before: datetime | None = None,
+    ends_after: datetime | None = None,
+) -> list[Event]:
+    statement = select(Event)
+    if event_ids is not None:
+        statement = statement.where(col(Event.id).in_(list(event_ids)))
+    if statuses is not None:
+        statement = statement.where(col(Event.status).in_(list(statuses)))
+    if starts_before is not None:
+        statement = statement.where(Event.starts_at < starts_before)
+    if ends_after is not None:
+        statement = statement.where(Event.ends_at > ends_after)
+    return list(session.exec(statement.order_by(col(Event.starts_at), col(Event.id))))
+
+
+def required_tasks_not_done(session: Session, event_id: int) -> list[Task]:
+    statement = select(Task).where(
+        Task.event_id == event_id, col(Task.required).is_(True), Task.progress < 100
+    )
+    return list(session.exec(statement.order_by(col(Task.ends_at))))

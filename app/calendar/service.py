@@ -14,6 +14,7 @@ from sqlmodel import Session
 from app.calendar import repository
 from app.calendar.errors import EventNotFound
 from app.calendar.models import Event, EventStatus, Phase, Task
+from app.gates import GateResult
 
 # --- contract with other domains -------------------------------------------
 
@@ -56,4 +57,38 @@ def transition_status(
     }.get(new)
     return repository.compare_and_set_status(
         session, event_id, expected=expected, new=new, at=at, stamp_column=stamp
+    )
+
+
+def list_events(
+    session: Session,
+    *,
+    event_ids: list[int] | None = None,
+    statuses: list[str] | None = None,
+    starts_before: datetime | None = None,
+    ends_after: datetime | None = None,
+) -> list[Event]:
+    """Events overlapping (ends_after, starts_before), in start order."""
+    return repository.list_events(
+        session,
+        event_ids=event_ids,
+        statuses=statuses,
+        starts_before=starts_before,
+        ends_after=ends_after,
+    )
+
+
+def launch_gate(session: Session, *, event_id: int) -> GateResult:
+    """Every `required` task must be done (progress 100) before launch."""
+    open_tasks = repository.required_tasks_not_done(session, event_id)
+    if not open_tasks:
+        return GateResult(
+            "required_tasks", passed=True, applies=True, detail="every required task is done"
+        )
+    names = ", ".join(f"{t.name} ({t.progress}%)" for t in open_tasks[:10])
+    return GateResult(
+        "required_tasks",
+        passed=False,
+        applies=True,
+        detail=f"{len(open_tasks)} required task(s) not done: {names}",
     )
