@@ -113,7 +113,7 @@ class TestPlannerPage:
         sign_in(page, server, key)
         page.goto(server.base_url + "/#/year/2027")
         page.wait_for_selector("#year-view .event-name")
-        names = page.locator("#year-view .event-name").all_inner_texts()
+        names = page.locator("#year-view .event-name").all_text_contents()
         assert any("11" in name for name in names) and any("618" in name for name in names)
         assert page.locator("#year-view rect.phase").count() >= 4
         shot(page, "year")
@@ -128,6 +128,10 @@ class TestPlannerPage:
         page.wait_for_selector("#gantt-svg")
         assert page.locator("#gantt-svg g.task.is-critical").count() >= 1
         assert page.locator("#gantt-svg path.dep").count() >= 1
+        assert (
+            page.locator(".gantt-labels .task-name").count()
+            == page.locator("#gantt-svg g.task").count()
+        )
         shot(page, "gantt")
 
         bar = page.locator("#gantt-svg g.task:not(.is-critical) rect.bar").first
@@ -135,6 +139,7 @@ class TestPlannerPage:
         before = httpx.get(
             f"{server.base_url}/api/v1/events/{event_id}/tasks/{task_id}", headers=headers
         ).json()
+        bar.scroll_into_view_if_needed()
         box = bar.bounding_box()
         assert box is not None
         page.mouse.move(box["x"] + 5, box["y"] + box["height"] / 2)
@@ -156,8 +161,14 @@ class TestPlannerPage:
         page.goto(f"{server.base_url}/#/events/{event_id}/slots")
         page.wait_for_selector("#run-allocation")
         page.click("#run-allocation")
-        page.wait_for_selector("#slot-board .chip")
-        assert page.locator("#run-info .badge").inner_text() in {"solved", "published"}
+        page.wait_for_function(
+            "document.querySelector('#run-info .badge')?.textContent === 'solved'"
+        )
+        assert page.locator("#slot-board .chip").count() >= 1
+        page.click("#publish-run")
+        page.wait_for_function(
+            "document.querySelector('#run-info .badge')?.textContent === 'published'"
+        )
         shot(page, "slots")
         assert page.errors == []
 

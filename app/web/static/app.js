@@ -270,10 +270,17 @@ async function viewGantt(eventId, zoom = "day") {
   const vCard = h("div", { class: "card" }, h("h2", { text: `${t("violations")} (${violations.length})` }),
     violations.length ? h("ul", {}, violations.map((v) => h("li", { class: "violation-item", text: v.detail || v.message || JSON.stringify(v) })))
       : h("p", { class: "muted", text: t("none") }));
-  main.replaceChildren(eventTabs(eventId, "gantt", event), controls, chartCard, vCard);
+  const late = (data.tasks || []).filter((tk) => tk.overdue);
+  const lateCard = h("div", { class: "card", id: "late" }, h("h2", { text: `${t("late")} (${late.length})` }),
+    late.length ? h("ul", {}, late.map((tk) => h("li", { class: "late-item" },
+      `${tk.name} — ${t("end")} ${fmt(tk.ends_at, event.timezone)}, ${t("progress")} ${tk.progress}%${tk.team ? " · " + tk.team : ""}`)))
+      : h("p", { class: "muted", text: t("none") }));
+  main.replaceChildren(eventTabs(eventId, "gantt", event), controls, chartCard, lateCard, vCard);
 
   function drawGantt(gantt, scale) {
-    chartCard.replaceChildren(ganttChart(eventId, gantt, scale, () => guard(viewGantt)(eventId, scale)));
+    const chart = ganttChart(eventId, gantt, scale, () => guard(viewGantt)(eventId, scale));
+    chartCard.replaceChildren(chart.node);
+    chart.focus();
   }
   drawGantt(data, zoom);
 }
@@ -283,7 +290,6 @@ function ganttChart(eventId, gantt, scale, reload) {
   const tz = event.timezone;
   const tasks = [...(gantt.tasks || [])];
   const critical = new Set(gantt.critical_path || []);
-  const teams = [...new Set(tasks.map((tk) => tk.team || "—"))].sort();
   tasks.sort((a, b) => (a.team || "—").localeCompare(b.team || "—") || Date.parse(a.starts_at) - Date.parse(b.starts_at));
   const times = tasks.flatMap((tk) => [Date.parse(tk.starts_at), Date.parse(tk.ends_at || tk.starts_at)]);
   for (const ph of gantt.phases || []) times.push(Date.parse(ph.starts_at), Date.parse(ph.ends_at));
@@ -291,36 +297,41 @@ function ganttChart(eventId, gantt, scale, reload) {
   const min = Math.floor(Math.min(...times) / DAY) * DAY - DAY;
   const max = Math.ceil(Math.max(...times) / DAY) * DAY + DAY;
   const pxPerDay = scale === "week" ? 14 : 36;
-  const left = 260, rowH = 26, top = 46;
-  const width = left + ((max - min) / DAY) * pxPerDay + 20;
-  const x = (ms) => left + ((ms - min) / DAY) * pxPerDay;
+  const labelW = 330, nameX = 118, rowH = 26, top = 46;
+  const width = ((max - min) / DAY) * pxPerDay + 20;
+  const x = (ms) => ((ms - min) / DAY) * pxPerDay;
   const rowOf = new Map(tasks.map((tk, i) => [tk.id, i]));
   const height = top + tasks.length * rowH + 20;
+  // Names live in their own fixed column, so they stay visible while the timeline scrolls.
+  const labels = s("svg", { width: labelW, height, class: "gantt-labels" });
   const svg = s("svg", { width, height, viewBox: `0 0 ${width} ${height}`, id: "gantt-svg" });
-  // phases across the top
+  let previous = null, band = 0;
+  tasks.forEach((tk, i) => {
+    const team = tk.team || "—";
+    if (team === previous) return;
+    const size = tasks.filter((other) => (other.team || "—") === team).length;
+    if (band++ % 2 === 0) {
+      labels.append(s("rect", { x: 0, y: top + i * rowH, width: labelW, height: size * rowH, class: "team-band" }));
+      svg.append(s("rect", { x: 0, y: top + i * rowH, width, height: size * rowH, class: "team-band" }));
+    }
+    labels.append(s("text", { x: 4, y: top + i * rowH + 17, class: "muted team-name", text: team }));
+    previous = team;
+  });
+  tasks.forEach((tk, i) => labels.append(s("text", { x: nameX, y: top + i * rowH + 17,
+    class: `task-name${tk.overdue ? " overdue" : ""}${tk.critical || critical.has(tk.id) ? " critical" : ""}`, text: tk.name },
+    s("title", { text: tk.name }))));
   for (const ph of gantt.phases || []) {
     const px = x(Date.parse(ph.starts_at));
     svg.append(s("rect", { x: px, y: 2, width: Math.max(2, x(Date.parse(ph.ends_at)) - px), height: 16, fill: phaseColour(ph.key) }),
       s("text", { x: px + 3, y: 14, text: ph.name || ph.key }));
   }
-  // day or week grid
   const step = scale === "week" ? 7 * DAY : DAY;
   for (let d = min; d <= max; d += step) {
     svg.append(s("line", { x1: x(d), x2: x(d), y1: 20, y2: height, class: "grid" }));
     if (scale === "week" || new Date(d).getUTCDate() % 2 === 1)
       svg.append(s("text", { x: x(d) + 2, y: 34, class: "muted", text: fmt(new Date(d).toISOString(), tz, false).slice(5) }));
   }
-  // team bands
-  let previous = null;
-  tasks.forEach((tk, i) => {
-    const team = tk.team || "—";
-    if (team !== previous) {
-      svg.append(s("text", { x: 4, y: top + i * rowH - 3, class: "muted", text: team }));
-      previous = team;
-    }
-  });
-  // dependency arrows
-  const broken = new Set((gantt.violations || []).map((v) => `${v.depends_on_id ?? v.from ?? v.predecessor_id}-${v.task_id ?? v.to ?? v.successor_id}`));
+  const broken = new Set((gantt.violations || []).map((v) => `${v.depends_on}-${v.task_id}`));
   for (const tk of tasks) {
     for (const dep of tk.depends_on || []) {
       const from = tasks[rowOf.get(dep.task_id)];
@@ -332,33 +343,34 @@ function ganttChart(eventId, gantt, scale, reload) {
       const ty = top + rowOf.get(tk.id) * rowH + rowH / 2;
       const bad = broken.has(`${from.id}-${tk.id}`);
       svg.append(s("path", { d: `M${fx},${fy} C${fx + 12},${fy} ${tx - 12},${ty} ${tx},${ty}`, class: `dep${bad ? " violation" : ""}`,
-        "data-from": from.id, "data-to": tk.id }));
+        "data-from": from.id, "data-to": tk.id }, s("title", { text: `${from.name} → ${tk.name} (${type}${dep.lag && dep.lag !== "PT0S" ? " " + dep.lag : ""})` })));
     }
   }
-  // bars and diamonds
   tasks.forEach((tk, i) => {
     const y = top + i * rowH;
     const isCritical = tk.critical || critical.has(tk.id);
-    const label = s("text", { x: 14, y: y + 17, text: tk.name, class: "task-name" });
-    svg.append(label);
     const sx = x(Date.parse(tk.starts_at));
     const group = s("g", { class: `task${isCritical ? " is-critical" : ""}`, "data-task": tk.id });
     if (tk.kind === "milestone") {
       group.append(s("path", { d: `M${sx},${y + 4} l8,9 l-8,9 l-8,-9 z`, class: `milestone${isCritical ? " critical" : ""}` },
         s("title", { text: `${tk.name} · ${fmt(tk.starts_at, tz)}` })));
     } else {
-      const ex = x(Date.parse(tk.ends_at));
-      const w = Math.max(4, ex - sx);
+      const w = Math.max(4, x(Date.parse(tk.ends_at)) - sx);
       group.append(s("rect", { x: sx, y: y + 5, width: w, height: 16, rx: 3, class: `bar${isCritical ? " critical" : ""}` },
         s("title", { text: `${tk.name} · ${fmt(tk.starts_at, tz)} – ${fmt(tk.ends_at, tz)} · ${tk.progress ?? 0}% · ${t("slack")} ${tk.slack ?? "?"}` })),
         s("rect", { x: sx, y: y + 5, width: (w * Math.min(100, tk.progress || 0)) / 100, height: 16, rx: 3, class: "bar-progress" }));
+      if (tk.overdue) group.append(s("rect", { x: sx - 1, y: y + 4, width: w + 2, height: 18, rx: 3, class: "overdue-outline" }));
     }
     if (canWrite()) makeDraggable(group, eventId, tk, pxPerDay, reload);
     svg.append(group);
   });
   const now = Date.now();
   if (now > min && now < max) svg.append(s("line", { x1: x(now), x2: x(now), y1: 20, y2: height, class: "today" }));
-  return svg;
+  const scroller = h("div", { class: "gantt-scroll" }, svg);
+  const node = h("div", { class: "gantt" }, labels, scroller);
+  // Open on the month of preparation before the event, not on the far past.
+  const focus = () => { if (event.starts_at) scroller.scrollLeft = Math.max(0, x(Date.parse(event.starts_at) - 40 * DAY)); };
+  return { node, focus };
 }
 
 function makeDraggable(group, eventId, task, pxPerDay, reload) {
@@ -452,7 +464,7 @@ async function viewSlots(eventId) {
     }
     const chip = (a) => h("span", { class: `chip${a.locked ? " locked" : ""}`, title: `${t("position")} ${a.position}` },
       `${a.position}. ${merchants.get(a.merchant_id) || "#" + a.merchant_id}`,
-      canWrite() ? h("button", { class: "link", text: "🔒", title: t("lock"), onclick: () => lock(a) }) : null);
+      canWrite() ? h("button", { class: "link lock", text: t("lock"), onclick: () => lock(a) }) : null);
     const cell = (plan, w) => h("td", { class: "cell", "data-cell": `${plan.slot_type}|${w}` },
       (byCell.get(`${plan.slot_type}|${w}`) || []).sort((a, b) => a.position - b.position).map(chip));
     const table = h("table", { class: "board" },
