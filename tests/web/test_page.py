@@ -181,6 +181,9 @@ class TestPlannerPage:
         page.click("#price-it")
         page.wait_for_selector("#quote-result .total, #quote-result .error")
         assert page.locator("#quote-result .total").count() == 1, page.inner_text("#quote-result")
+        page.locator("#promotions button").first.click()
+        page.wait_for_selector(".risk table")
+        assert "floor 70.0%" in page.inner_text(".risk h3")
         shot(page, "promotions")
         assert page.errors == []
 

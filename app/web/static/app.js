@@ -497,7 +497,7 @@ async function viewPromotions(eventId) {
   const [{ data: event }, { data: promos }] = await Promise.all([
     api("GET", `/events/${eventId}`), api("GET", `/promotions?event_id=${eventId}&limit=200`)]);
   const items = promos.items || [];
-  const main = document.getElementById("view");
+  const names = new Map(items.map((p) => [p.id, p.name]));
   const riskOut = h("div", { id: "risk-out" });
   const table = h("table", { id: "promotions" },
     h("thead", {}, h("tr", {}, [t("name"), t("kind"), t("level"), t("phase"), ""].map((c) => h("th", { text: c })))),
@@ -506,15 +506,28 @@ async function viewPromotions(eventId) {
       h("td", {}, h("button", { class: "link", text: t("check_risk"), onclick: async () => {
         try {
           const { data } = await api("GET", `/promotions/${p.id}/risk`);
-          riskOut.replaceChildren(h("pre", { text: JSON.stringify(data, null, 2) }));
+          riskOut.replaceChildren(riskTable(p, data, names));
         } catch (err) { flash(problemText(err), "error"); }
       } }))))));
-  main.replaceChildren(eventTabs(eventId, "promotions", event),
+  main().replaceChildren(eventTabs(eventId, "promotions", event),
     h("div", { class: "card" }, h("h2", { text: `${t("promotions")} (${items.length})` }), table, riskOut),
-    quoteSimulator(event));
+    await quoteSimulator(event, names));
 }
 
-function quoteSimulator(event) {
+function riskTable(promotion, risk, names) {
+  const pct = (bp) => `${(bp / 100).toFixed(1)}%`;
+  return h("div", { class: "risk" },
+    h("h3", {}, `${t("risk")}: ${promotion.name} `, h("span", { class: `badge ${risk.breaks ? "failed" : "passed"}`,
+      text: `${risk.breaks ? "✗" : "✓"} floor ${pct(risk.floor_bp)}` })),
+    h("table", {}, h("thead", {}, h("tr", {}, ["category", "SKU", "depth", t("promotions")].map((c) => h("th", { text: c })))),
+      h("tbody", {}, (risk.worst || []).map((d) => h("tr", { class: d.breaks ? "breaks" : "" },
+        h("td", { text: d.category }), h("td", { text: d.sku }), h("td", { text: pct(d.depth_bp) }),
+        h("td", { text: d.promotion_ids.map((id) => names.get(id) || `#${id}`).join(" + ") }))))));
+}
+
+async function quoteSimulator(event, names) {
+  let merchants = [];
+  try { merchants = (await api("GET", "/merchants?limit=3")).data.items || []; } catch (_e) { merchants = []; }
   const lines = h("tbody", {});
   const addLine = (line = {}) => {
     const row = h("tr", { class: "quote-line" },
@@ -522,8 +535,10 @@ function quoteSimulator(event) {
         h("td", {}, h("input", { name: field, value: line[field] ?? "", size: field === "category" ? 10 : 8 }))));
     lines.append(row);
   };
-  addLine({ sku: "SKU-1", merchant_id: 1, category: "beauty", unit_price: 29900, quantity: 1 });
-  addLine({ sku: "SKU-2", merchant_id: 2, category: "apparel", unit_price: 15900, quantity: 2 });
+  // Start from real merchants, so the cart meets the event's real promotions.
+  const sample = merchants.length ? merchants : [{ id: 1, categories: ["beauty"] }, { id: 2, categories: ["apparel"] }];
+  sample.slice(0, 2).forEach((m, i) => addLine({ sku: `SKU-${i + 1}`, merchant_id: m.id,
+    category: (m.categories || [])[0] || "general", unit_price: i ? 15900 : 29900, quantity: i + 1 }));
   const codes = h("input", { id: "coupon-codes", size: 30 });
   const peak = (event.phases || []).find((p) => p.key === "peak") || (event.phases || [])[0];
   const at = h("input", { id: "quote-at", type: "datetime-local", value: peak ? new Date(Date.parse(peak.starts_at) + 3600000).toISOString().slice(0, 16) : "" });
@@ -546,9 +561,9 @@ function quoteSimulator(event) {
       out.replaceChildren(
         h("p", {}, `${t("subtotal")} ${money(data.subtotal)} − ${t("discount")} ${money(data.discount)} = `, h("span", { class: "total", text: money(data.total) })),
         h("h3", { text: t("applied") }),
-        h("ul", {}, (data.applied || []).map((a) => h("li", { class: "applied", text: `#${a.promotion_id}${a.code ? " " + a.code : ""} (${a.level}): −${money(a.amount)}` }))),
+        h("ul", {}, (data.applied || []).map((a) => h("li", { class: "applied", text: `${names.get(a.promotion_id) || "#" + a.promotion_id}${a.code ? " [" + a.code + "]" : ""} (${a.level}): −${money(a.amount)}` }))),
         h("h3", { text: t("not_applied") }),
-        h("ul", {}, (data.not_applied || []).map((n) => h("li", { class: "not-applied", text: `#${n.promotion_id}${n.code ? " " + n.code : ""}: ${n.reason}${n.detail ? " — " + n.detail : ""}` }))));
+        h("ul", {}, (data.not_applied || []).map((n) => h("li", { class: "not-applied", text: `${names.get(n.promotion_id) || (n.promotion_id ? "#" + n.promotion_id : "")}${n.code ? " [" + n.code + "]" : ""}: ${n.reason}${n.detail ? " — " + n.detail : ""}` }))));
     } catch (err) { out.replaceChildren(h("p", { class: "error", text: problemText(err) })); }
   };
   return h("div", { class: "card quote-lines", id: "quote-simulator" }, h("h2", { text: t("quote_sim") }),
