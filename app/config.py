@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, description="Larger request bodies get a 413")
     sqlite_busy_timeout_ms: int = 15_000
     db_pool_size: int = 10
+    max_concurrent_requests: int = Field(
+        default=24,
+        description="Requests inside the app at once (the rest queue); keep it below the "
+        "thread pool (40) and the database pool (3 × db_pool_size)",
+    )
     instance_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}",
         description="Names this replica in job runs and leases",

@@ -17,7 +17,12 @@ from app.feeds.router import router as feeds_router
 from app.health import router as health_router
 from app.launches import clock
 from app.launches.router import router as launches_router
-from app.observability import BodySizeLimitMiddleware, RequestContextMiddleware, configure_logging
+from app.observability import (
+    AdmissionMiddleware,
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    configure_logging,
+)
 from app.promotions.router import router as promotions_router
 from app.schemas import problem_responses
 from app.slots.router import router as slots_router
@@ -69,6 +74,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(AdmissionMiddleware, limit=settings.max_concurrent_requests)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)
     app.include_router(health_router)

@@ -203,3 +203,31 @@ class BodySizeLimitMiddleware:
         except _TooLarge:
             if not started:
                 await too_large(scope, receive, send)
+
+
+class AdmissionMiddleware:
+    """At most `limit` requests inside the app at once; the rest wait here,
+    in the event loop, where waiting costs nothing.
+
+    A request holds its database connection (on SQLite, the write lock) from
+    its first dependency to its commit, across several thread-pool hops. With
+    more requests in flight than threads or pooled connections, every thread
+    can end up waiting for a connection held by a request that needs a thread
+    to finish: hundreds of concurrent clients then stall until timeouts fire.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+        self._gate: Any = None  # made on first use, inside the server's event loop
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._gate is None:
+            import asyncio
+
+            self._gate = asyncio.Semaphore(self.limit)
+        async with self._gate:
+            await self.app(scope, receive, send)

@@ -6,7 +6,15 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from app.types import JSONColumn, utcnow, version_column
@@ -30,6 +38,14 @@ _event_version = version_column()
 
 class Event(SQLModel, table=True):
     __tablename__ = "event"
+    # The database refuses what the API refuses, whoever writes.
+    __table_args__ = (
+        CheckConstraint("ends_at > starts_at", name="window"),
+        CheckConstraint(
+            "status IN ('draft', 'scheduled', 'live', 'ended', 'cancelled')", name="status"
+        ),
+        CheckConstraint("launch_mode IN ('schedule', 'webhook', 'manual')", name="launch_mode"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
@@ -61,7 +77,10 @@ _phase_version = version_column()
 
 class Phase(SQLModel, table=True):
     __tablename__ = "phase"
-    __table_args__ = (UniqueConstraint("event_id", "key", name="uq_phase_event_id_key"),)
+    __table_args__ = (
+        UniqueConstraint("event_id", "key", name="uq_phase_event_id_key"),
+        CheckConstraint("ends_at > starts_at", name="window"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = Field(
@@ -89,6 +108,14 @@ class Task(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("event_id", "code", name="uq_task_event_id_code"),
         Index("ix_task_event_id_starts_at", "event_id", "starts_at"),
+        CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
+        CheckConstraint("kind IN ('task', 'milestone')", name="kind"),
+        # A milestone has no duration; a task cannot end before it starts.
+        CheckConstraint(
+            "(kind = 'milestone' AND ends_at = starts_at) "
+            "OR (kind = 'task' AND ends_at >= starts_at)",
+            name="dates",
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -116,7 +143,11 @@ class Task(SQLModel, table=True):
 
 class TaskDependency(SQLModel, table=True):
     __tablename__ = "task_dependency"
-    __table_args__ = (UniqueConstraint("task_id", "depends_on_id", name="uq_task_dependency_pair"),)
+    __table_args__ = (
+        UniqueConstraint("task_id", "depends_on_id", name="uq_task_dependency_pair"),
+        CheckConstraint("type IN ('FS', 'SS', 'FF', 'SF')", name="type"),
+        CheckConstraint("task_id <> depends_on_id", name="not_self"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     event_id: int = Field(

@@ -2,17 +2,898 @@
 
 The first functions are the promotions domain's contract with the others
 (launches): keep their names and signatures.
+
+When a promotion tied to an event counts as active:
+- pricing now (no `at`): only while the event is `live`, inside the
+  promotion's window (its own, else its phase's, else the event's);
+- previewing another moment (`at` given): a `scheduled` or `live` event
+  counts as if live at that moment — a scheduled event will launch on its
+  own, which is what a planner previewing a phase wants to see; a draft,
+  ended or cancelled event does not.
 """
 
 from __future__ import annotations
 
-from sqlmodel import Session
+import csv
+import io
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app import audit
+from app.auth import Principal
+from app.calendar import service as calendar_service
+from app.config import get_settings
+from app.errors import ValidationProblem
 from app.gates import GateResult
+from app.pagination import Page, PageParams, paginate
+from app.promotions import engine, repository
+from app.promotions.errors import (
+    LimitExhausted,
+    OrderAlreadyRedeemed,
+    PromotionInUse,
+    PromotionNotFound,
+    RedemptionNotCancellable,
+    RedemptionNotFound,
+    RiskFloorBroken,
+)
+from app.promotions.models import (
+    CouponCode,
+    Promotion,
+    PromotionBudget,
+    Redemption,
+    RedemptionItem,
+    RedemptionStatus,
+)
+from app.promotions.schemas import (
+    AppliedRead,
+    BudgetRead,
+    CodeRead,
+    CodesCreate,
+    CodesCreated,
+    DepthRead,
+    NotAppliedRead,
+    PromotionCreate,
+    PromotionRead,
+    PromotionUpdate,
+    QuoteRead,
+    QuoteRequest,
+    RedemptionCreate,
+    RedemptionRead,
+    RiskRead,
+)
+from app.slots import service as slots_service
+from app.types import as_utc, utcnow
+from app.versioning import check_version
+
+DEFAULT_TZ = "Asia/Shanghai"
+# Easy to read aloud: no 0/O, no 1/I. 32 symbols, 5 random bits each.
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+LIMIT_REASONS = {
+    engine.Reason.budget_exhausted,
+    engine.Reason.customer_limit,
+    engine.Reason.code_exhausted,
+}
 
 # --- contract with other domains -------------------------------------------
 
 
 def launch_gate(session: Session, *, event_id: int) -> GateResult:
-    """Issue 5 replaces this: the event's promotions stay under the risk floor."""
-    return GateResult("risk", passed=True, applies=False, detail="no promotions")
+    """The event's promotions stay under the risk floor, stacked with
+    everything that can be active beside them."""
+    promotions = repository.promotions_of_event(session, event_id)
+    if not promotions:
+        return GateResult("risk", passed=True, applies=False, detail="no promotions")
+    floor = get_settings().risk_floor_bp
+    context = _Context(session)
+    for promotion in promotions:
+        worst = _worst(session, context, promotion)
+        if worst is not None and worst.depth_bp > floor:
+            return GateResult(
+                "risk",
+                passed=False,
+                applies=True,
+                detail=f"promotion {promotion.id} ({promotion.name}): {_describe(worst)} "
+                f"goes deeper than the floor of {floor / 100:g} % off",
+            )
+    return GateResult(
+        "risk",
+        passed=True,
+        applies=True,
+        detail=f"{len(promotions)} promotion(s) stay within {floor / 100:g} % off stacked",
+    )
+
+
+# --- events and windows --------------------------------------------------------------
+
+
+class _Context:
+    """Events and phases looked up once per use case."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._events: dict[int, Any] = {}
+        self._phases: dict[int, dict[str, Any]] = {}
+
+    def event(self, event_id: int):
+        if event_id not in self._events:
+            self._events[event_id] = calendar_service.get(self.session, event_id=event_id)
+        return self._events[event_id]
+
+    def phases(self, event_id: int) -> dict[str, Any]:
+        if event_id not in self._phases:
+            self._phases[event_id] = {
+                p.key: p for p in calendar_service.list_phases(self.session, event_id=event_id)
+            }
+        return self._phases[event_id]
+
+    def window(self, promotion: Promotion) -> tuple[datetime | None, datetime | None]:
+        """The effective window: its own, else its phase's, else its event's."""
+        starts, ends = promotion.starts_at, promotion.ends_at
+        if promotion.event_id is None:
+            return starts, ends
+        event = self.event(promotion.event_id)
+        if event is None:
+            return starts, ends
+        phase = self.phases(event.id).get(promotion.phase) if promotion.phase else None
+        outer = (phase.starts_at, phase.ends_at) if phase else (event.starts_at, event.ends_at)
+        return starts or outer[0], ends or outer[1]
+
+
+def _event_block(context: _Context, promotion: Promotion, preview: bool) -> str | None:
+    if promotion.event_id is None:
+        return None
+    event = context.event(promotion.event_id)
+    if event is None:
+        return "its event no longer exists"
+    counted = {"live", "scheduled"} if preview else {"live"}
+    if event.status not in counted:
+        return f"event {event.id} ({event.name}) is {event.status}, not live"
+    return None
+
+
+# --- promotions -------------------------------------------------------------------
+
+
+def get(session: Session, *, promotion_id: int) -> Promotion | None:
+    return repository.get_promotion(session, promotion_id)
+
+
+def get_or_raise(session: Session, *, promotion_id: int) -> Promotion:
+    promotion = repository.get_promotion(session, promotion_id)
+    if promotion is None:
+        raise PromotionNotFound(f"no promotion {promotion_id}")
+    return promotion
+
+
+def to_read(session: Session, promotion: Promotion) -> PromotionRead:
+    budget = repository.get_budget(session, promotion.id)
+    if budget is not None:
+        session.refresh(budget)  # the guards update it behind the ORM's back
+    return PromotionRead(
+        id=promotion.id,
+        name=promotion.name,
+        event_id=promotion.event_id,
+        phase=promotion.phase,
+        starts_at=promotion.starts_at,
+        ends_at=promotion.ends_at,
+        currency=promotion.currency,
+        kind=promotion.kind,
+        level=promotion.level,
+        params=promotion.params,
+        scope=promotion.scope,
+        coupon=promotion.coupon,
+        exclusive=promotion.exclusive,
+        budget=BudgetRead(
+            total_amount=budget.total_amount_minor if budget else None,
+            max_redemptions=budget.max_redemptions if budget else None,
+            per_customer=promotion.per_customer,
+            redemptions=budget.redemptions if budget else 0,
+            spent=budget.spent_minor if budget else 0,
+        ),
+        description=promotion.description,
+        codes=repository.count_codes(session, promotion.id),
+        created_at=promotion.created_at,
+        updated_at=promotion.updated_at,
+        version=promotion.version,
+    )
+
+
+def list(
+    session: Session,
+    *,
+    page: PageParams,
+    event_id: int | None = None,
+    level: str | None = None,
+    coupon: bool | None = None,
+) -> Page[PromotionRead]:
+    statement = select(Promotion)
+    if event_id is not None:
+        statement = statement.where(Promotion.event_id == event_id)
+    if level is not None:
+        statement = statement.where(Promotion.level == level)
+    if coupon is not None:
+        statement = statement.where(Promotion.coupon == coupon)
+    return paginate(
+        session,
+        statement,
+        page,
+        order_by=[col(Promotion.id)],
+        key=lambda p: [p.id],
+        to_item=lambda p: to_read(session, p),
+    )
+
+
+def create(
+    session: Session, *, data: PromotionCreate, actor: Principal, force: bool = False
+) -> Promotion:
+    context = _Context(session)
+    scope = data.scope.model_dump(exclude_none=True) if data.scope else {}
+    starts_at, ends_at = _check_window(
+        context, data.event_id, data.phase, data.starts_at, data.ends_at
+    )
+    _check_rule(data.kind, data.level, data.params, data.currency, data.coupon, scope)
+    budget = data.budget
+    promotion = Promotion(
+        name=data.name,
+        event_id=data.event_id,
+        phase=data.phase,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        currency=data.currency,
+        kind=data.kind,
+        level=data.level,
+        params=data.params,
+        scope=scope,
+        coupon=data.coupon,
+        exclusive=data.exclusive,
+        per_customer=budget.per_customer if budget else None,
+        description=data.description,
+    )
+    session.add(promotion)
+    session.flush()
+    session.add(
+        PromotionBudget(
+            promotion_id=promotion.id,
+            max_redemptions=budget.max_redemptions if budget else None,
+            total_amount_minor=budget.total_amount if budget else None,
+        )
+    )
+    repository.replace_scope_keys(session, promotion.id, scope_keys(scope))
+    session.flush()
+    _guard_risk(session, context, promotion, force)
+    audit.record(
+        session,
+        actor=actor,
+        action="promotion.create",
+        resource_type="promotion",
+        resource_id=promotion.id,
+        after=to_read(session, promotion),
+    )
+    return promotion
+
+
+def update(
+    session: Session,
+    *,
+    promotion_id: int,
+    data: PromotionUpdate,
+    actor: Principal,
+    if_match: str | None = None,
+    force: bool = False,
+) -> Promotion:
+    promotion = get_or_raise(session, promotion_id=promotion_id)
+    check_version(promotion.version, if_match)
+    before = to_read(session, promotion)
+    context = _Context(session)
+    given = data.model_fields_set
+    phase = data.phase if "phase" in given else promotion.phase
+    starts = data.starts_at if "starts_at" in given else promotion.starts_at
+    ends = data.ends_at if "ends_at" in given else promotion.ends_at
+    starts, ends = _check_window(context, promotion.event_id, phase, starts, ends)
+    params = data.params if data.params is not None else promotion.params
+    scope = (
+        data.scope.model_dump(exclude_none=True)
+        if "scope" in given and data.scope
+        else ({} if "scope" in given else promotion.scope)
+    )
+    _check_rule(
+        promotion.kind, promotion.level, params, promotion.currency, promotion.coupon, scope
+    )
+    promotion.phase, promotion.starts_at, promotion.ends_at = phase, starts, ends
+    promotion.params, promotion.scope = params, scope
+    if data.name is not None:
+        promotion.name = data.name
+    if "description" in given:
+        promotion.description = data.description
+    if data.exclusive is not None:
+        promotion.exclusive = data.exclusive
+    if "budget" in given:
+        _set_budget(session, promotion, data.budget)
+    promotion.updated_at = utcnow()
+    session.add(promotion)
+    repository.replace_scope_keys(session, promotion.id, scope_keys(scope))
+    session.flush()
+    _guard_risk(session, context, promotion, force)
+    audit.record(
+        session,
+        actor=actor,
+        action="promotion.update",
+        resource_type="promotion",
+        resource_id=promotion.id,
+        before=before,
+        after=to_read(session, promotion),
+    )
+    return promotion
+
+
+def _set_budget(session: Session, promotion: Promotion, budget) -> None:
+    row = repository.get_budget(session, promotion.id)
+    session.refresh(row)
+    max_redemptions = budget.max_redemptions if budget else None
+    total = budget.total_amount if budget else None
+    errors = []
+    if max_redemptions is not None and max_redemptions < row.redemptions:
+        errors.append(
+            (["body", "budget", "max_redemptions"], f"already redeemed {row.redemptions} times")
+        )
+    if total is not None and total < row.spent_minor:
+        errors.append((["body", "budget", "total_amount"], f"already spent {row.spent_minor}"))
+    if errors:
+        raise ValidationProblem(errors)
+    row.max_redemptions, row.total_amount_minor = max_redemptions, total
+    promotion.per_customer = budget.per_customer if budget else None
+    session.add(row)
+
+
+def delete(
+    session: Session, *, promotion_id: int, actor: Principal, if_match: str | None = None
+) -> None:
+    promotion = get_or_raise(session, promotion_id=promotion_id)
+    check_version(promotion.version, if_match)
+    if repository.has_redemptions(session, promotion_id):
+        raise PromotionInUse(
+            f"promotion {promotion_id} has redemptions; it keeps its history "
+            "(end it with `ends_at` instead)"
+        )
+    before = to_read(session, promotion)
+    session.delete(promotion)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="promotion.delete",
+        resource_type="promotion",
+        resource_id=promotion_id,
+        before=before,
+    )
+
+
+def scope_keys(scope: dict[str, Any]) -> list[tuple[str, str]]:
+    """The scope index entries of a promotion (see engine.scope_keys)."""
+    return engine.scope_keys(engine.Scope.from_dict(scope))
+
+
+def _check_window(
+    context: _Context,
+    event_id: int | None,
+    phase: str | None,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+) -> tuple[datetime | None, datetime | None]:
+    """Read naive times in the event's zone; refuse a window that cannot be."""
+    event = context.event(event_id) if event_id is not None else None
+    if event_id is not None and event is None:
+        raise ValidationProblem([(["body", "event_id"], f"no event {event_id}")])
+    tz = event.timezone if event is not None else DEFAULT_TZ
+    starts_at = as_utc(starts_at, tz) if starts_at else None
+    ends_at = as_utc(ends_at, tz) if ends_at else None
+    errors: list[tuple[list[str], str]] = []
+    if starts_at and ends_at and starts_at >= ends_at:
+        errors.append((["body", "ends_at"], "must be after starts_at"))
+    if phase is not None:
+        if event is None:
+            errors.append((["body", "phase"], "a phase needs an event_id"))
+        else:
+            phases = context.phases(event.id)
+            if phase not in phases:
+                known = ", ".join(sorted(phases)) or "none"
+                errors.append(
+                    (["body", "phase"], f"event {event.id} has no phase {phase!r} ({known})")
+                )
+            elif starts_at or ends_at:
+                errors.append((["body", "phase"], "give a phase or a window, not both"))
+    if event is not None and not errors:
+        for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+            if value is not None and not event.starts_at <= value <= event.ends_at:
+                errors.append(
+                    (
+                        ["body", name],
+                        f"outside event {event.id}'s window "
+                        f"{event.starts_at.isoformat()} – {event.ends_at.isoformat()}",
+                    )
+                )
+    if errors:
+        raise ValidationProblem(errors)
+    return starts_at, ends_at
+
+
+def _check_rule(kind, level, params, currency, coupon, scope) -> None:
+    errors = engine.check_rule(kind, level, params, currency, coupon, engine.Scope.from_dict(scope))
+    if errors:
+        raise ValidationProblem([(["body", *loc], msg) for loc, msg in errors])
+
+
+# --- risk -------------------------------------------------------------------------
+
+
+def risk(session: Session, *, promotion_id: int) -> RiskRead:
+    promotion = get_or_raise(session, promotion_id=promotion_id)
+    floor = get_settings().risk_floor_bp
+    depths = _depths(session, _Context(session), promotion)
+    return RiskRead(
+        promotion_id=promotion.id,
+        floor_bp=floor,
+        breaks=any(d.depth_bp > floor for d in depths),
+        worst=[
+            DepthRead(
+                category=d.probe.category or "*",
+                sku=d.probe.sku or "*",
+                depth_bp=d.depth_bp,
+                promotion_ids=d.promotion_ids,
+                breaks=d.depth_bp > floor,
+            )
+            for d in depths
+        ],
+    )
+
+
+def _depths(session: Session, context: _Context, promotion: Promotion) -> list[engine.Depth]:
+    """Worst stacked depth per category/SKU, with every promotion that can be
+    active at the same moment as this one (overlapping windows, same
+    currency, not in an ended or cancelled event)."""
+    starts, ends = context.window(promotion)
+    others = []
+    for other in repository.overlapping_promotions(
+        session, currency=promotion.currency, starts_at=starts, ends_at=ends
+    ):
+        if other.id == promotion.id or _over(context, other):
+            continue
+        o_starts, o_ends = context.window(other)
+        if (o_starts is None or ends is None or o_starts < ends) and (
+            o_ends is None or starts is None or o_ends > starts
+        ):
+            others.append(_offer(other, context))
+    return engine.risk(_offer(promotion, context), others)
+
+
+def _over(context: _Context, promotion: Promotion) -> bool:
+    if promotion.event_id is None:
+        return False
+    event = context.event(promotion.event_id)
+    return event is None or event.status in {"ended", "cancelled"}
+
+
+def _worst(session: Session, context: _Context, promotion: Promotion) -> engine.Depth | None:
+    depths = _depths(session, context, promotion)
+    return depths[0] if depths else None
+
+
+def _describe(depth: engine.Depth) -> str:
+    where = f"category {depth.probe.category or '*'}, SKU {depth.probe.sku or '*'}"
+    stack = " + ".join(str(i) for i in depth.promotion_ids)
+    return f"promotions {stack} stacked take {depth.depth_bp / 100:g} % off ({where})"
+
+
+def _guard_risk(session: Session, context: _Context, promotion: Promotion, force: bool) -> None:
+    if force:
+        return
+    floor = get_settings().risk_floor_bp
+    worst = _worst(session, context, promotion)
+    if worst is not None and worst.depth_bp > floor:
+        raise RiskFloorBroken(
+            f"{_describe(worst)}, deeper than the floor of {floor / 100:g} % off; "
+            "change the promotion or send ?force=true",
+            floor_bp=floor,
+            combination={
+                "promotion_ids": worst.promotion_ids,
+                "category": worst.probe.category or "*",
+                "sku": worst.probe.sku or "*",
+                "depth_bp": worst.depth_bp,
+            },
+        )
+
+
+# --- coupon codes ----------------------------------------------------------------
+
+
+def generate_codes(
+    session: Session, *, promotion_id: int, data: CodesCreate, actor: Principal
+) -> CodesCreated:
+    """`count` new unique codes: random (5 bits a symbol from a secrets
+    source, so not sequential and not guessable), inserted in bulk; the
+    unique index settles collisions and the shortfall is drawn again."""
+    promotion = get_or_raise(session, promotion_id=promotion_id)
+    if not promotion.coupon:
+        raise ValidationProblem(
+            f"promotion {promotion_id} is automatic (coupon: false); codes need a coupon",
+            loc=["path", "promotion_id"],
+        )
+    before = repository.count_codes(session, promotion_id)
+    now = utcnow()
+    sample: list[str] = []
+    made = 0
+    for _attempt in range(5):
+        codes = new_codes(data.count - made, prefix=data.prefix or "", length=data.length)
+        sample = sample or codes[:10]
+        repository.insert_codes(
+            session, promotion_id=promotion_id, codes=codes, max_uses=data.uses_per_code, at=now
+        )
+        made = repository.count_codes(session, promotion_id) - before
+        if made >= data.count:
+            break
+    audit.record(
+        session,
+        actor=actor,
+        action="promotion.codes",
+        resource_type="promotion",
+        resource_id=promotion_id,
+        after={"created": made, "uses_per_code": data.uses_per_code, "prefix": data.prefix},
+    )
+    return CodesCreated(promotion_id=promotion_id, created=made, total=before + made, sample=sample)
+
+
+def new_codes(count: int, *, prefix: str, length: int) -> list[str]:
+    """`count` distinct random codes over CODE_ALPHABET: each random byte
+    from `secrets` maps to one of the 32 symbols (256 = 8 × 32, so every
+    symbol is equally likely), translated in C rather than symbol by symbol."""
+    codes: set[str] = set()
+    while len(codes) < count:
+        missing = count - len(codes)
+        raw = secrets.token_bytes(missing * length).translate(_BYTE_TO_SYMBOL).decode()
+        codes.update(prefix + raw[i : i + length] for i in range(0, len(raw), length))
+    return [*codes][:count]
+
+
+_BYTE_TO_SYMBOL = bytes(ord(CODE_ALPHABET[b % 32]) for b in range(256))
+
+
+def list_codes(session: Session, *, promotion_id: int, page: PageParams) -> Page[CodeRead]:
+    get_or_raise(session, promotion_id=promotion_id)
+    return paginate(
+        session,
+        repository.codes_statement(promotion_id),
+        page,
+        order_by=[col(CouponCode.id)],
+        key=lambda c: [c.id],
+        to_item=_code_read,
+    )
+
+
+def codes_csv(session: Session, *, promotion_id: int) -> str:
+    get_or_raise(session, promotion_id=promotion_id)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(["code", "uses_per_code", "used", "created_at"])
+    writer.writerows(
+        (row.code, row.max_uses or "", row.used, row.created_at.isoformat())
+        for row in repository.iter_codes(session, promotion_id)
+    )
+    return out.getvalue()
+
+
+def _code_read(code: CouponCode) -> CodeRead:
+    return CodeRead(
+        code=code.code, uses_per_code=code.max_uses, used=code.used, created_at=code.created_at
+    )
+
+
+# --- quotes -----------------------------------------------------------------------
+
+
+@dataclass
+class _Priced:
+    result: engine.Priced
+    at: datetime
+    codes: dict[str, CouponCode]
+    promotions: dict[int, Promotion]
+
+
+def quote(session: Session, *, data: QuoteRequest) -> QuoteRead:
+    priced = _price(session, data)
+    return _quote_read(data.currency, priced)
+
+
+def _price(session: Session, data: QuoteRequest) -> _Priced:
+    at = as_utc(data.at, DEFAULT_TZ) if data.at else utcnow()
+    preview = data.at is not None
+    context = _Context(session)
+    merchant_ids = sorted({ln.merchant_id for ln in data.lines})
+    tiers = slots_service.merchant_tiers(session, merchant_ids=merchant_ids)
+    lines = [
+        engine.Line(
+            ln.id,
+            ln.sku,
+            ln.merchant_id,
+            ln.category,
+            ln.unit_price,
+            ln.quantity,
+            tiers.get(ln.merchant_id),
+        )
+        for ln in data.lines
+    ]
+    texts = [normalise_code(c) for c in data.coupon_codes]
+    code_rows = repository.codes_by_text(session, texts)
+    automatic = repository.candidate_promotions(
+        session, keys=sorted(engine.cart_keys(lines)), currency=data.currency, at=at
+    )
+    promotions = {p.id: p for p in automatic}
+    for p in repository.promotions_by_ids(
+        session, {c.promotion_id for c in code_rows.values()} - promotions.keys()
+    ):
+        promotions[p.id] = p
+    budgets = repository.budgets_of(session, promotions)
+    limited = [p.id for p in promotions.values() if p.per_customer]
+    used = repository.customer_usage(session, data.customer_id, limited)
+    offers = [
+        _offer(p, context, preview=preview, budget=budgets.get(p.id), used=used.get(p.id, 0))
+        for p in promotions.values()
+    ]
+    codes = [_code(text, code_rows.get(text), promotions, data.currency) for text in texts]
+    result = engine.quote(lines, offers, codes, now=at, best=data.best)
+    return _Priced(result, at, code_rows, promotions)
+
+
+def normalise_code(text: str) -> str:
+    return text.strip().upper()
+
+
+def _offer(
+    promotion: Promotion,
+    context: _Context,
+    *,
+    preview: bool = False,
+    budget: PromotionBudget | None = None,
+    used: int = 0,
+) -> engine.Offer:
+    starts, ends = context.window(promotion)
+    blocked, detail = None, ""
+    event_block = _event_block(context, promotion, preview)
+    if event_block:
+        blocked, detail = engine.Reason.not_active, event_block
+    elif budget is not None and (
+        (budget.max_redemptions is not None and budget.redemptions >= budget.max_redemptions)
+        or (
+            budget.total_amount_minor is not None
+            and budget.spent_minor >= budget.total_amount_minor
+        )
+    ):
+        blocked, detail = engine.Reason.budget_exhausted, "the promotion's budget is spent"
+    elif promotion.per_customer is not None and used >= promotion.per_customer:
+        blocked = engine.Reason.customer_limit
+        detail = f"this customer has used it {used} time(s), the limit"
+    return engine.Offer(
+        id=promotion.id,
+        kind=promotion.kind,
+        level=promotion.level,
+        params=promotion.params,
+        scope=engine.Scope.from_dict(promotion.scope),
+        coupon=promotion.coupon,
+        exclusive=promotion.exclusive,
+        starts_at=starts,
+        ends_at=ends,
+        blocked=blocked,
+        blocked_detail=detail,
+        name=promotion.name,
+    )
+
+
+def _code(
+    text: str, row: CouponCode | None, promotions: dict[int, Promotion], currency: str
+) -> engine.Code:
+    if row is None:
+        return engine.Code(text, None)
+    promotion = promotions[row.promotion_id]
+    if promotion.currency != currency:
+        return engine.Code(
+            text,
+            row.promotion_id,
+            engine.Reason.currency,
+            f"the coupon is in {promotion.currency}, the cart in {currency}",
+        )
+    if row.max_uses is not None and row.used >= row.max_uses:
+        return engine.Code(
+            text, row.promotion_id, engine.Reason.code_exhausted, "this code is used up"
+        )
+    return engine.Code(text, row.promotion_id)
+
+
+def _applied_read(result: engine.Priced) -> list[AppliedRead]:
+    return [
+        AppliedRead(
+            promotion_id=a.promotion_id, code=a.code, level=a.level, amount=a.amount, lines=a.lines
+        )
+        for a in result.applied
+    ]
+
+
+def _quote_read(currency: str, priced: _Priced) -> QuoteRead:
+    result = priced.result
+    return QuoteRead(
+        currency=currency,
+        at=priced.at,
+        subtotal=result.subtotal,
+        discount=result.discount,
+        total=result.total,
+        applied=_applied_read(result),
+        not_applied=[
+            NotAppliedRead(
+                promotion_id=n.promotion_id,
+                code=n.code,
+                reason=n.reason,
+                detail=n.detail,
+                short_by=n.short_by,
+                by=n.by,
+            )
+            for n in result.not_applied
+        ],
+        line_totals=result.line_totals,
+        combinations_priced=result.searched,
+    )
+
+
+# --- redemptions ------------------------------------------------------------------
+
+
+def redeem(session: Session, *, data: RedemptionCreate) -> Redemption:
+    """Price the order and take what it uses, all in this transaction; any
+    limit that runs out refuses the whole order (409), never part of it."""
+    if data.at is not None:
+        raise ValidationProblem(
+            [(["body", "at"], "a redemption happens now; `at` is for quotes only")]
+        )
+    if repository.redemption_by_order(session, data.order_id) is not None:
+        raise OrderAlreadyRedeemed(f"order {data.order_id!r} was already redeemed")
+    priced = _price(session, data)
+    result = priced.result
+    for miss in result.not_applied:
+        if miss.code and miss.reason in LIMIT_REASONS:
+            raise LimitExhausted(
+                f"coupon {miss.code}: {miss.detail}",
+                promotion_id=miss.promotion_id,
+                reason=miss.reason,
+            )
+    redemption = Redemption(
+        order_id=data.order_id,
+        customer_id=data.customer_id,
+        currency=data.currency,
+        subtotal_minor=result.subtotal,
+        discount_minor=result.discount,
+        total_minor=result.total,
+        quote=_quote_read(data.currency, priced).model_dump(mode="json"),
+    )
+    try:
+        with session.begin_nested():
+            session.add(redemption)
+    except IntegrityError:  # a concurrent request with the same order id won
+        raise OrderAlreadyRedeemed(f"order {data.order_id!r} was already redeemed") from None
+    # Take in promotion order, so two orders always lock rows in one order.
+    for entry in sorted(result.applied, key=lambda a: a.promotion_id):
+        session.add(_take(session, redemption, entry, priced, data.customer_id))
+    session.flush()
+    return redemption
+
+
+def _take(
+    session: Session,
+    redemption: Redemption,
+    entry: engine.Applied,
+    priced: _Priced,
+    customer_id: str,
+) -> RedemptionItem:
+    promotion = priced.promotions[entry.promotion_id]
+    if not repository.take_budget(session, promotion.id, entry.amount):
+        budget = repository.get_budget(session, promotion.id)
+        session.refresh(budget)
+        raise LimitExhausted(
+            f"promotion {promotion.id} ({promotion.name}): its budget cannot cover "
+            f"{entry.amount} more (redeemed {budget.redemptions} of "
+            f"{budget.max_redemptions or 'unlimited'}, spent {budget.spent_minor} of "
+            f"{budget.total_amount_minor or 'unlimited'})",
+            promotion_id=promotion.id,
+            reason=engine.Reason.budget_exhausted,
+        )
+    counted = promotion.per_customer is not None
+    if counted and not repository.take_customer_use(
+        session, promotion.id, customer_id, promotion.per_customer
+    ):
+        raise LimitExhausted(
+            f"promotion {promotion.id} ({promotion.name}): customer {customer_id} has used "
+            f"it {promotion.per_customer} time(s), the limit",
+            promotion_id=promotion.id,
+            reason=engine.Reason.customer_limit,
+        )
+    code = priced.codes.get(entry.code) if entry.code else None
+    if code is not None and not repository.take_code_use(session, code.id):
+        raise LimitExhausted(
+            f"coupon {code.code} is used up",
+            promotion_id=promotion.id,
+            reason=engine.Reason.code_exhausted,
+        )
+    return RedemptionItem(
+        redemption_id=redemption.id,
+        promotion_id=promotion.id,
+        code_id=code.id if code else None,
+        amount_minor=entry.amount,
+        customer_counted=counted,
+    )
+
+
+def get_redemption_or_raise(session: Session, *, redemption_id: int) -> Redemption:
+    redemption = repository.get_redemption(session, redemption_id)
+    if redemption is None:
+        raise RedemptionNotFound(f"no redemption {redemption_id}")
+    return redemption
+
+
+def cancel_redemption(session: Session, *, redemption_id: int, actor: Principal) -> Redemption:
+    """Give back exactly what the redemption took, once."""
+    redemption = get_redemption_or_raise(session, redemption_id=redemption_id)
+    if not repository.mark_cancelled(session, redemption_id, utcnow()):
+        raise RedemptionNotCancellable(f"redemption {redemption_id} is already cancelled")
+    for item in sorted(repository.items_of(session, redemption_id), key=lambda i: i.promotion_id):
+        repository.give_back_budget(session, item.promotion_id, item.amount_minor)
+        if item.customer_counted:
+            repository.give_back_customer_use(session, item.promotion_id, redemption.customer_id)
+        if item.code_id is not None:
+            repository.give_back_code_use(session, item.code_id)
+    session.refresh(redemption)
+    audit.record(
+        session,
+        actor=actor,
+        action="redemption.cancel",
+        resource_type="redemption",
+        resource_id=redemption_id,
+        after={"status": redemption.status, "discount": redemption.discount_minor},
+    )
+    return redemption
+
+
+def redemption_read(redemption: Redemption) -> RedemptionRead:
+    return RedemptionRead(
+        id=redemption.id,
+        order_id=redemption.order_id,
+        customer_id=redemption.customer_id,
+        status=redemption.status,
+        currency=redemption.currency,
+        subtotal=redemption.subtotal_minor,
+        discount=redemption.discount_minor,
+        total=redemption.total_minor,
+        applied=[AppliedRead.model_validate(a) for a in redemption.quote.get("applied", [])],
+        not_applied=[
+            NotAppliedRead.model_validate(n) for n in redemption.quote.get("not_applied", [])
+        ],
+        created_at=redemption.created_at,
+        cancelled_at=redemption.cancelled_at,
+    )
+
+
+__all__ = [
+    "RedemptionStatus",
+    "cancel_redemption",
+    "create",
+    "delete",
+    "generate_codes",
+    "get",
+    "get_or_raise",
+    "launch_gate",
+    "list",
+    "quote",
+    "redeem",
+    "risk",
+    "update",
+]

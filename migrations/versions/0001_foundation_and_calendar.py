@@ -89,6 +89,14 @@ def upgrade() -> None:
         sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("updated_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
+        sa.CheckConstraint("ends_at > starts_at", name=op.f("ck_event_window")),
+        sa.CheckConstraint(
+            "status IN ('draft', 'scheduled', 'live', 'ended', 'cancelled')",
+            name=op.f("ck_event_status"),
+        ),
+        sa.CheckConstraint(
+            "launch_mode IN ('schedule', 'webhook', 'manual')", name=op.f("ck_event_launch_mode")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_event")),
         sa.UniqueConstraint("slug", name=op.f("uq_event_slug")),
         sa.UniqueConstraint("uid", name=op.f("uq_event_uid")),
@@ -153,6 +161,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["event_id"], ["event.id"], name=op.f("fk_phase_event_id_event"), ondelete="CASCADE"
         ),
+        sa.CheckConstraint("ends_at > starts_at", name=op.f("ck_phase_window")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_phase")),
         sa.UniqueConstraint("event_id", "key", name="uq_phase_event_id_key"),
         sa.UniqueConstraint("uid", name=op.f("uq_phase_uid")),
@@ -179,6 +188,13 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), server_default="1", nullable=False),
         sa.ForeignKeyConstraint(
             ["event_id"], ["event.id"], name=op.f("fk_task_event_id_event"), ondelete="CASCADE"
+        ),
+        sa.CheckConstraint("progress BETWEEN 0 AND 100", name=op.f("ck_task_progress")),
+        sa.CheckConstraint("kind IN ('task', 'milestone')", name=op.f("ck_task_kind")),
+        sa.CheckConstraint(
+            "(kind = 'milestone' AND ends_at = starts_at) "
+            "OR (kind = 'task' AND ends_at >= starts_at)",
+            name=op.f("ck_task_dates"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_task")),
         sa.UniqueConstraint("event_id", "code", name="uq_task_event_id_code"),
@@ -214,6 +230,10 @@ def upgrade() -> None:
             name=op.f("fk_task_dependency_task_id_task"),
             ondelete="CASCADE",
         ),
+        sa.CheckConstraint(
+            "type IN ('FS', 'SS', 'FF', 'SF')", name=op.f("ck_task_dependency_type")
+        ),
+        sa.CheckConstraint("task_id <> depends_on_id", name=op.f("ck_task_dependency_not_self")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_task_dependency")),
         sa.UniqueConstraint("task_id", "depends_on_id", name="uq_task_dependency_pair"),
     )

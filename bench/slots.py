@@ -1,0 +1,151 @@
+"""Benchmark of the slot allocation solver (run by hand, not in CI).
+
+    python -m bench.slots                 # 1,000 / 10,000 / 100,000 applications
+    python -m bench.slots --sizes 10000 --scenarios tiered --time-limit 60
+
+A seeded generator of realistic instances: 20 daily windows around a peak
+(days 10 and 11 are the popular ones), 10 slot types of different sizes,
+skewed (log-normal) scores, most merchants in the tail, categories with a
+Zipf-like popularity, per-merchant caps and some all-or-nothing applications.
+
+Scenarios:
+  nested  – category max quotas only and no multi-window all-or-nothing:
+            the rules nest, the matrix is a network (min-cost flow).
+  simple  – category max quotas and all-or-nothing applications.
+  tiered  – as simple, plus tier minimums (tail and waist reservations)
+            and tier maximums for the head.
+
+Printed per run: seconds (and where they went), status, proven gap, the
+objective and the shortfall against minimums, then the greedy-by-score
+baseline on the same instance (it holds back units for minimums, then
+releases what nobody eligible could fill): its score, its shortfall, how
+far its score lands below the solver's, and its own time. 100,000
+applications are run twice: with a 10 s and a 60 s time limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from datetime import UTC, date, datetime, timedelta
+
+from app.slots.solver import Application, Plan, Quota, allocate, greedy_objective
+
+SLOT_TYPES = [
+    ("homepage_banner", 6),
+    ("homepage_grid", 12),
+    ("channel_floor_beauty", 20),
+    ("channel_floor_food", 20),
+    ("channel_floor_digital", 20),
+    ("search_spot", 40),
+    ("live_stream_slot", 8),
+    ("push", 60),
+    ("sms", 60),
+    ("coupon_center", 30),
+]
+CATEGORIES = [
+    "beauty", "apparel", "digital", "food", "home", "baby", "sports", "books",
+    "pets", "outdoor", "jewelry", "auto",
+]  # fmt: skip
+TIERS = [("head", 0.05), ("waist", 0.20), ("tail", 0.75)]
+TIER_FACTOR = {"head": 4.0, "waist": 1.8, "tail": 1.0}
+WINDOWS = 20
+PEAK = (9, 10)
+
+
+def instance(n_apps: int, scenario: str, seed: int = 11) -> tuple[list[Plan], list[Application]]:
+    rng = random.Random(seed)
+    first = date(2027, 10, 31)
+    windows = tuple(first + timedelta(days=i) for i in range(WINDOWS))
+    # Keep competition realistic at every size: about 6 requested units per unit.
+    scale = max(1, round(n_apps / 5000))
+    plans = []
+    for code, base in SLOT_TYPES:
+        capacity = base * scale
+        category_quotas = {c: Quota(0, max(1, capacity * 2 // 5)) for c in CATEGORIES}
+        tier_quotas: dict[str, Quota] = {}
+        if scenario == "tiered":
+            tier_quotas = {
+                "tail": Quota(max(1, capacity * 3 // 10), None),
+                "waist": Quota(max(1, capacity // 5), None),
+                "head": Quota(0, max(1, capacity // 2)),
+            }
+        plans.append(
+            Plan(code, windows, capacity, category_quotas, tier_quotas, per_merchant_max=4)
+        )
+    n_merchants = max(20, n_apps // 6)
+    merchants = []
+    for m in range(1, n_merchants + 1):
+        tier = rng.choices([t for t, _ in TIERS], weights=[w for _, w in TIERS])[0]
+        cats = rng.sample(CATEGORIES, k=rng.choice([1, 1, 2, 3]))
+        merchants.append((m, tier, cats))
+    cat_weights = [1 / (i + 1) for i in range(len(CATEGORIES))]
+    day_weights = [8.0 if i in PEAK else (3.0 if abs(i - 9.5) < 3 else 1.0) for i in range(WINDOWS)]
+    type_weights = [1 / (i + 1) ** 0.5 for i in range(len(SLOT_TYPES))]
+    apps = []
+    for a in range(1, n_apps + 1):
+        m, tier, cats = rng.choice(merchants)
+        weights = [cat_weights[CATEGORIES.index(c)] for c in cats]
+        category = rng.choices(cats, weights=weights)[0]
+        code = rng.choices([c for c, _ in SLOT_TYPES], weights=type_weights)[0]
+        k = rng.choice([1, 1, 1, 2, 2, 3])
+        chosen: set[date] = set()
+        while len(chosen) < k:
+            chosen.add(windows[rng.choices(range(WINDOWS), weights=day_weights)[0]])
+        score = round(rng.lognormvariate(3.0, 1.0) * TIER_FACTOR[tier], 2)
+        aon = scenario != "nested" and k > 1 and rng.random() < 0.3
+        apps.append(
+            Application(a, m, tier, category, code, tuple(sorted(chosen)), score, aon, rank=a)
+        )
+    return plans, apps
+
+
+def run(n_apps: int, scenario: str, time_limit: float) -> dict:
+    plans, apps = instance(n_apps, scenario)
+    result = allocate(plans, apps, now=datetime.now(UTC), time_limit=time_limit)
+    s = result.stats
+    began = time.perf_counter()
+    greedy, greedy_shortfall = greedy_objective(plans, apps)
+    greedy_seconds = time.perf_counter() - began
+    return {
+        "size": n_apps,
+        "scenario": scenario,
+        "limit": time_limit,
+        "units": s["units_requested"],
+        "seconds": s["seconds"],
+        "timings": " ".join(f"{k}={v:.2f}" for k, v in s["timings"].items()),
+        "methods": "+".join(s["methods"]),
+        "status": result.status,
+        "gap": f"{s['gap']:.2e}",
+        "objective": result.objective,
+        "shortfall": s["shortfall"],
+        "greedy": round(greedy, 2),
+        "greedy_shortfall": greedy_shortfall,
+        "greedy_below": f"{(result.objective - greedy) / result.objective:.3%}",
+        "greedy_seconds": round(greedy_seconds, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--scenarios", default="nested,simple,tiered")
+    parser.add_argument("--time-limit", type=float, default=60.0)
+    args = parser.parse_args()
+    header = (
+        "size", "scenario", "limit", "units", "seconds", "timings", "methods", "status",
+        "gap", "objective", "shortfall", "greedy", "greedy_shortfall", "greedy_below",
+        "greedy_seconds",
+    )  # fmt: skip
+    print(" | ".join(header))
+    for size in [int(s) for s in args.sizes.split(",")]:
+        limits = [10.0, args.time_limit] if size >= 100_000 else [args.time_limit]
+        for scenario in args.scenarios.split(","):
+            for limit in limits:
+                row = run(size, scenario, limit)
+                print(" | ".join(str(row[h]) for h in header), flush=True)
+
+
+if __name__ == "__main__":
+    main()
