@@ -192,7 +192,8 @@ class TestPlannerPage:
         event_id = first_event_id(server, key, "11")
         sign_in(page, server, key)
         page.goto(f"{server.base_url}/#/events/{event_id}/launch")
-        page.wait_for_selector(".card h2")
+        page.wait_for_selector("#deliveries")
+        assert page.locator(".card h2").count() >= 4
         shot(page, "launch")
         assert page.errors == []
 
@@ -202,3 +203,21 @@ class TestPlannerPage:
         page.click("#lang")
         page.wait_for_selector("text=Sign out")
         assert page.evaluate("document.documentElement.lang") == "en"
+
+    def test_a_viewer_sees_no_write_controls(self, page, demo_server):
+        server, key = demo_server
+        viewer = httpx.post(
+            server.base_url + "/api/v1/keys",
+            json={"name": "manager", "role": "viewer"},
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()["key"]
+        event_id = first_event_id(server, key, "11")
+        sign_in(page, server, viewer)
+        page.goto(f"{server.base_url}/#/events/{event_id}/slots")
+        page.wait_for_selector("#slot-board")
+        assert page.locator("#run-allocation").count() == 0
+        page.goto(f"{server.base_url}/#/events/{event_id}/launch")
+        page.wait_for_selector(".card h2")
+        assert page.get_by_text("立即上线").count() == 0
+        assert page.locator("#deliveries").count() == 0
+        assert page.errors == []

@@ -605,7 +605,30 @@ async function viewLaunch(eventId) {
     section(t("transitions"), `/events/${eventId}/transitions`, [["action", (r) => `${r.action}${r.phase ? " · " + r.phase : ""}`], [t("due"), (r) => fmt(r.due_at, event.timezone)], [t("status"), (r) => badge(r.status)], [t("applied_at"), (r) => fmt(r.applied_at, event.timezone)], ["", (r) => r.detail || ""]]),
     section(t("job_runs"), `/job-runs?event_id=${eventId}`, [["action", (r) => r.action || r.kind || ""], ["started", (r) => fmt(r.started_at, event.timezone)], ["outcome", (r) => badge(r.outcome || r.status || "")], ["error", (r) => r.error || ""]]),
   ]);
+  if (canWrite()) cards.push(await deliveriesCard(eventId, event));
   main().replaceChildren(eventTabs(eventId, "launch", event), actions, ...cards);
+}
+
+async function deliveriesCard(eventId, event) {
+  const card = h("div", { class: "card", id: "deliveries" }, h("h2", { text: t("deliveries") }));
+  try {
+    const subscriptions = (await api("GET", "/webhook-subscriptions?limit=100")).data.items || [];
+    const pages = await Promise.all(subscriptions.map((sub) =>
+      api("GET", `/webhook-subscriptions/${sub.id}/deliveries?limit=500`).then((r) => ({ sub, items: r.data.items || [] }))));
+    const rows = pages.flatMap(({ sub, items }) => items.filter((d) => d.event_id === Number(eventId)).map((d) => ({ sub, d })));
+    if (!rows.length) { card.append(h("p", { class: "muted", text: t("none") })); return card; }
+    const redeliver = async (sub, d) => {
+      try { await api("POST", `/webhook-subscriptions/${sub.id}/deliveries/${d.id}/redeliver`, {}); flash(t("saved")); }
+      catch (err) { flash(problemText(err), "error"); }
+    };
+    card.append(h("table", {}, h("thead", {}, h("tr", {}, ["type", "URL", t("status"), "attempts", "HTTP", "ms", t("applied_at"), ""].map((c) => h("th", { text: c })))),
+      h("tbody", {}, rows.map(({ sub, d }) => h("tr", {}, h("td", { text: d.type }), h("td", { text: sub.url }),
+        h("td", {}, h("span", { class: `badge ${d.status}`, text: d.status })), h("td", { text: d.attempts }),
+        h("td", { text: d.last_status_code ?? (d.last_error || "–") }), h("td", { text: d.last_latency_ms ?? "–" }),
+        h("td", { text: fmt(d.delivered_at, event.timezone) }),
+        h("td", {}, h("button", { class: "link", text: "↻", title: "redeliver", onclick: () => redeliver(sub, d) })))))));
+  } catch (err) { card.append(h("p", { class: "muted", text: problemText(err) })); }
+  return card;
 }
 
 const main = () => document.getElementById("view");
