@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime
 from typing import Any
 
@@ -83,6 +84,18 @@ class Scope:
     tiers: frozenset[str] | None = None
     skus: frozenset[str] | None = None
     exclude_skus: frozenset[str] = frozenset()
+
+    @cached_property
+    def keys(self) -> tuple[tuple[str, str], ...]:
+        """Its scope index keys (see `scope_keys`), computed once."""
+        return tuple(scope_keys(self))
+
+    @cached_property
+    def by_key_alone(self) -> bool:
+        """True when filing under its keys already decides coverage: one
+        dimension named, no exclusions (so `covers` need not be asked)."""
+        named = [v for v in (self.categories, self.merchants, self.tiers, self.skus) if v]
+        return not self.exclude_skus and len(named) <= 1
 
     def covers(self, line: Line) -> bool:
         if line.sku in self.exclude_skus:
@@ -219,8 +232,7 @@ def compute(
     params = offer.params
     if offer.kind == "percent_off":
         bp = int(params["percent_bp"])
-        per_line = {lid: amount * bp // BP for lid, amount in group.items()}
-        per_line = {k: v for k, v in per_line.items() if v}
+        per_line = {lid: off for lid, amount in group.items() if (off := amount * bp // BP)}
         return Outcome(sum(per_line.values()), per_line)
     if offer.kind == "amount_off":
         min_spend = int(params.get("min_spend") or 0)
@@ -293,28 +305,44 @@ class _Cart:
     slots: dict[tuple, int] = field(default_factory=dict)
     _cover: dict[int, list[str]] = field(default_factory=dict)
     _by_key: dict[tuple[str, str], list[str]] | None = None
+    _position: dict[str, int] | None = None
 
     def covered(self, offer: Offer) -> list[str]:
         """The lines in the offer's scope, in cart order. Only the lines
         filed under the offer's own index keys are checked, so a cart pays
         for the lines an offer can reach, not for every line."""
-        if offer.id not in self._cover:
-            if self._by_key is None:
-                self._by_key = {}
-                for lid, ln in self.lines.items():
-                    for key in cart_keys((ln,)):
-                        self._by_key.setdefault(key, []).append(lid)
-            keys = scope_keys(offer.scope)
-            reach = (
-                self._by_key.get(keys[0], [])
-                if len(keys) == 1
-                else sorted(
-                    {lid for key in keys for lid in self._by_key.get(key, ())},
-                    key=list(self.lines).index,
-                )
+        found = self._cover.get(offer.id)
+        if found is not None:
+            return found
+        by_key = self._by_key
+        if by_key is None:
+            by_key = self._by_key = {}
+            every = by_key["all", ""] = []
+            for lid, ln in self.lines.items():
+                every.append(lid)
+                by_key.setdefault(("sku", ln.sku), []).append(lid)
+                by_key.setdefault(("merchant", str(ln.merchant_id)), []).append(lid)
+                by_key.setdefault(("category", ln.category), []).append(lid)
+                if ln.tier:
+                    by_key.setdefault(("tier", ln.tier), []).append(lid)
+        scope = offer.scope
+        keys = scope.keys
+        if len(keys) == 1:
+            reach = by_key.get(keys[0], ())
+        else:
+            if self._position is None:
+                self._position = {lid: i for i, lid in enumerate(self.lines)}
+            reach = sorted(
+                {lid for key in keys for lid in by_key.get(key, ())},
+                key=self._position.__getitem__,
             )
-            self._cover[offer.id] = [lid for lid in reach if offer.scope.covers(self.lines[lid])]
-        return self._cover[offer.id]
+        if scope.by_key_alone:
+            found = list(reach)
+        else:
+            lines = self.lines
+            found = [lid for lid in reach if scope.covers(lines[lid])]
+        self._cover[offer.id] = found
+        return found
 
     def slots_of(self, offer: Offer, group: Iterable[str]) -> list[tuple]:
         if offer.level == STORE:
@@ -611,15 +639,22 @@ def _store_stage(cart, offers, applied, not_applied, code_of) -> None:
     by_merchant: dict[int, set[str]] = {}
     for lid, ln in cart.lines.items():
         by_merchant.setdefault(ln.merchant_id, set()).add(lid)
-    reaching: dict[int, set[int]] = {}  # merchant → the store offers that reach its lines
+    # merchant → (automatic, coupons): the store offers that reach its
+    # lines, each list in the order of `offers`
+    reaching: dict[int, tuple[list[Offer], list[Offer]]] = {}
+    lines = cart.lines
     for offer in offers:
-        for lid in cart.covered(offer):
-            reaching.setdefault(cart.lines[lid].merchant_id, set()).add(offer.id)
+        merchants = {lines[lid].merchant_id for lid in cart.covered(offer)}
+        for merchant_id in merchants:
+            pair = reaching.get(merchant_id)
+            if pair is None:
+                pair = reaching[merchant_id] = ([], [])
+            pair[1 if offer.coupon else 0].append(offer)
     touched: set[int] = set()
     for merchant_id, lids in sorted(by_merchant.items()):
-        here = reaching.get(merchant_id, set())
+        here = reaching.get(merchant_id, ([], []))
         for coupon in (False, True):
-            slot = [o for o in offers if o.coupon == coupon and o.id in here]
+            slot = here[1 if coupon else 0]
             touched.update(o.id for o in slot)
             label = "store coupon per merchant" if coupon else "automatic store promotion"
             key = (STORE, coupon, merchant_id)

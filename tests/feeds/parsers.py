@@ -4,6 +4,7 @@ calendar app would place the item at."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import subprocess
@@ -68,13 +69,31 @@ def with_vobject(body: bytes) -> dict[str, Seen]:
     return seen
 
 
+def ensure_icaljs() -> None:
+    """Install ical.js from the lock file on first use, so that a plain
+    `pytest` works on a fresh checkout; a file lock keeps parallel test
+    workers from running npm at once."""
+    if (JS_DIR / "node_modules" / "ical.js").is_dir():
+        return
+    npm = shutil.which("npm")
+    assert npm, "npm is needed to install ical.js for the feed tests"
+    with open(JS_DIR / ".npm-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (JS_DIR / "node_modules" / "ical.js").is_dir():
+            subprocess.run(
+                [npm, "ci", "--no-audit", "--no-fund"],
+                cwd=JS_DIR,
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+
+
 def icaljs_raw(body: bytes, tmp_path: Path) -> dict[str, Any]:
     """Run tests/feeds/js/parse.mjs (needs `npm ci` in tests/feeds/js)."""
     node = shutil.which("node")
     assert node, "node is needed for the ical.js tests"
-    assert (JS_DIR / "node_modules" / "ical.js").is_dir(), (
-        "run `(cd tests/feeds/js && npm ci --no-audit --no-fund)` first"
-    )
+    ensure_icaljs()
     path = tmp_path / "feed.ics"
     path.write_bytes(body)
     result = subprocess.run(

@@ -47,7 +47,8 @@ def page(demo_server):
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+        # CI installs it (.ci/run) and allows no skips; on a laptop without it, say how.
+        pytest.skip(f"Debian's Chromium is not at {CHROMIUM}: `apt-get install chromium`")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM,
