@@ -18,7 +18,7 @@ from fastapi import Depends, Request
 from sqlmodel import Field, Session, SQLModel, select
 
 from app.db import SessionDep
-from app.errors import Forbidden, NotFound, Unauthorized, ValidationProblem
+from app.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationProblem
 from app.types import utcnow
 
 KEY_PREFIX = "pp_"
@@ -76,14 +76,19 @@ def create_key(
         role = Role(role)
     except ValueError as exc:
         raise ValidationProblem(
-            f"role must be one of {', '.join(r.value for r in Role)}", loc=["role"]
+            f"role must be one of {', '.join(r.value for r in Role)}", loc=["body", "role"]
         ) from exc
     if not name.strip():
-        raise ValidationProblem("name must not be empty", loc=["name"])
+        raise ValidationProblem("name must not be empty", loc=["body", "name"])
     if role is Role.merchant and merchant_id is None:
-        raise ValidationProblem("a merchant key needs a merchant id", loc=["merchant_id"])
+        raise ValidationProblem("a merchant key needs a merchant id", loc=["body", "merchant_id"])
     if role is not Role.merchant and merchant_id is not None:
-        raise ValidationProblem("only merchant keys are bound to a merchant", loc=["merchant_id"])
+        raise ValidationProblem(
+            "only merchant keys are bound to a merchant", loc=["body", "merchant_id"]
+        )
+    if merchant_id is not None and not _merchant_exists(session, merchant_id):
+        # A key for a merchant yet to be made would act for whoever gets that id.
+        raise ValidationProblem(f"no merchant {merchant_id}", loc=["body", "merchant_id"])
     raw = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         name=name.strip(),
@@ -97,6 +102,12 @@ def create_key(
     return key, raw
 
 
+def _merchant_exists(session: Session, merchant_id: int) -> bool:
+    from app.slots import service as slots_service  # slots imports auth: import late
+
+    return bool(slots_service.merchant_tiers(session, merchant_ids=[merchant_id]))
+
+
 def list_keys(session: Session) -> list[ApiKey]:
     return list(session.exec(select(ApiKey).order_by(ApiKey.id)))  # type: ignore[arg-type]
 
@@ -106,10 +117,20 @@ def revoke_key(session: Session, *, key_id: int) -> ApiKey:
     if key is None:
         raise NotFound(f"no API key {key_id}")
     if key.revoked_at is None:
+        if key.role == Role.admin and _active_admins(session) <= 1:
+            raise Conflict(
+                "this is the last active admin key; create another admin key first, "
+                "or nobody could manage keys any more"
+            )
         key.revoked_at = utcnow()
         session.add(key)
         session.flush()
     return key
+
+
+def _active_admins(session: Session) -> int:
+    statement = select(ApiKey).where(ApiKey.role == Role.admin, ApiKey.revoked_at.is_(None))  # type: ignore[union-attr]
+    return len(list(session.exec(statement)))
 
 
 def principal_for(session: Session, raw: str) -> Principal | None:
@@ -150,6 +171,8 @@ def require_roles(*roles: Role):
 AnyRole = Annotated[Principal, Depends(authenticate)]
 Writer = Annotated[Principal, Depends(require_roles(Role.admin, Role.planner))]
 Admin = Annotated[Principal, Depends(require_roles(Role.admin))]
+# Everyone on the operations team: job runs and internals are not for merchants.
+Staff = Annotated[Principal, Depends(require_roles(Role.admin, Role.planner, Role.viewer))]
 WriterOrMerchant = Annotated[
     Principal, Depends(require_roles(Role.admin, Role.planner, Role.merchant))
 ]

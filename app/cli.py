@@ -116,7 +116,9 @@ def keys_revoke(key_id: int = typer.Argument(..., help="The key's id (see `keys 
 
 
 @cli.command()
-def demo() -> None:
+def demo(
+    force: bool = typer.Option(False, help="Add the demo even if the database has events"),
+) -> None:
     """Fill the database with a realistic year of sales events; print how to look."""
     from app import demo as demo_data
     from app import migrate
@@ -124,7 +126,13 @@ def demo() -> None:
     settings = get_settings()
     if settings.auto_migrate:
         migrate.upgrade(settings.database_url)
-    for line in demo_data.run():
+    try:
+        lines = demo_data.run(force=force)
+    except demo_data.DemoAlreadyLoaded as exc:
+        # Not an error: running the README's first command twice must still serve.
+        typer.echo(f"{exc}\nFor a key: promoplan keys create --role admin --name me")
+        return
+    for line in lines:
         typer.echo(line)
 
 

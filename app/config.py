@@ -47,7 +47,6 @@ class Settings(BaseSettings):
     # Launches and webhooks
     scheduler_enabled: bool = Field(default=True, description="Run the transition clock")
     sweep_interval_seconds: float = Field(default=15.0, description="Safety-net sweep period")
-    transition_lease_seconds: float = 60.0
     transition_max_attempts: int = 5
     webhook_launch_lead_seconds: int = Field(
         default=3600, description="A webhook may launch an event this long before starts_at"

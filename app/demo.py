@@ -13,7 +13,11 @@ from app.config import get_settings
 from app.db import session_scope
 
 
-def run() -> list[str]:
+class DemoAlreadyLoaded(Exception):
+    """The database already holds events: a second demo would duplicate them."""
+
+
+def run(*, force: bool = False) -> list[str]:
     from app.calendar import demo as calendar_demo
     from app.feeds import demo as feeds_demo
     from app.launches import demo as launches_demo
@@ -23,6 +27,13 @@ def run() -> list[str]:
     lines: list[str] = []
     ctx: dict[str, Any] = {}
     with session_scope() as session:
+        from app.calendar import service as calendar_service
+
+        if not force and calendar_service.list_events(session):
+            raise DemoAlreadyLoaded(
+                "the database already has events; the demo would add a second copy. "
+                "Use a fresh PROMOPLAN_DATABASE_URL, or `promoplan demo --force`."
+            )
         for domain in (calendar_demo, slots_demo, promotions_demo, launches_demo, feeds_demo):
             lines += domain.seed(session, ctx)
         _key, raw = auth.create_key(session, name="demo admin", role=auth.Role.admin)

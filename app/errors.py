@@ -142,6 +142,7 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
         msg = error.get("msg", "invalid")
         if error.get("type") == "extra_forbidden":
             msg = "unknown field"
+        msg = msg.removeprefix("Value error, ")
         items.append({"loc": list(error.get("loc", [])), "msg": msg, "type": error.get("type")})
     return items
 
@@ -168,8 +169,22 @@ async def _on_validation(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "validation", "Invalid request", detail, errors=errors)
 
 
-async def _on_http(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and request.scope.get("promoplan.body_too_large"):
+        return problem_response(
+            413,
+            "payload-too-large",
+            "Request body too large",
+            "the request body is larger than the limit",
+        )
+    if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        return problem_response(
+            400,
+            "malformed-json",
+            "Body is not valid JSON",
+            "the request body could not be parsed as JSON",
+        )
     slug, title = _HTTP_SLUGS.get(exc.status_code, ("error", "Error"))
     detail = exc.detail if isinstance(exc.detail, str) else title
     return problem_response(exc.status_code, slug, title, detail, headers=exc.headers)

@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
@@ -43,7 +44,7 @@ class _RequestIdFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "msg": record.getMessage(),
@@ -72,6 +73,8 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").setLevel("WARNING")
+    # APScheduler logs every wake-up at INFO: once a second with the clock running.
+    logging.getLogger("apscheduler").setLevel("WARNING")
 
 
 def metrics_payload() -> tuple[bytes, str]:
@@ -171,6 +174,14 @@ class BodySizeLimitMiddleware:
             "Request body too large",
             f"the request body is larger than {self.max_bytes} bytes",
         )
+        if b"%00" in scope.get("query_string", b""):
+            await problem_response(
+                400,
+                "bad-request",
+                "Bad request",
+                "the query string must not contain NUL (%00) characters",
+            )(scope, receive, send)
+            return
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -187,6 +198,9 @@ class BodySizeLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    # The framework may turn this into its own 400; the flag lets
+                    # the error handler answer 413 instead.
+                    scope["promoplan.body_too_large"] = True
                     raise _TooLarge
             return message
 

@@ -72,6 +72,29 @@ def _decode(cursor: str, width: int) -> list[Any]:
         ) from exc
 
 
+_INT64 = 2**63
+
+
+def _check_types(values: Sequence[Any], columns: Sequence[Any]) -> None:
+    """A cursor's values must have the types of the columns they compare
+    with: a forged one would otherwise reach the database as a 500 or
+    compare text with numbers."""
+    for value, column in zip(values, columns, strict=True):
+        try:
+            expected = column.type.python_type
+            if expected is object:  # a TypeDecorator such as UTCDateTime
+                expected = column.type.impl.python_type
+        except (AttributeError, NotImplementedError):
+            continue
+        ok = isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
+        if expected is int and ok:
+            ok = -_INT64 <= value < _INT64
+        if expected is datetime and ok:
+            ok = value.tzinfo is not None
+        if not ok:
+            raise ValidationProblem("not a cursor this service gave out", loc=["query", "cursor"])
+
+
 def paginate(
     session: Session,
     statement: Select | SelectOfScalar,
@@ -85,6 +108,7 @@ def paginate(
     so end it with the primary key); `key(row)` gives those values of a row."""
     if params.cursor:
         after = _decode(params.cursor, len(order_by))
+        _check_types(after, order_by)
         statement = statement.where(tuple_(*order_by) > tuple_(*after))
     rows = list(session.exec(statement.order_by(*order_by).limit(params.limit + 1)))
     more = len(rows) > params.limit

@@ -67,3 +67,22 @@ class TestCli:
             ready = httpx.get(server.base_url + "/readyz")
         assert ready.status_code == 503
         assert "promoplan db upgrade" in ready.json()["checks"]["migrations"]
+
+
+@pytest.mark.slow
+class TestDemo:
+    def test_a_second_demo_adds_nothing_and_says_how_to_get_a_key(self, tmp_path: Path):
+        url = f"sqlite:///{tmp_path / 'demo.db'}"
+        first = promoplan("demo", database_url=url)
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert first.stdout.strip().splitlines()[-1].startswith("pp_")
+        second = promoplan("demo", database_url=url)
+        assert second.returncode == 0
+        assert "already has events" in second.stdout and "keys create" in second.stdout
+        key = first.stdout.strip().splitlines()[-1]
+        with LiveServer(url) as server:
+            events = httpx.get(
+                server.base_url + "/api/v1/events", headers={"Authorization": f"Bearer {key}"}
+            ).json()["items"]
+        assert sorted(e["name"] for e in events).count("618 年中大促 2027") <= 1
+        assert len(events) == len({e["name"] for e in events})

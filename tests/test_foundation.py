@@ -85,7 +85,25 @@ class TestAuthentication:
         body = assert_problem(
             client.post("/api/v1/keys", json={"name": "m", "role": "merchant"}, headers=admin), 422
         )
-        assert body["errors"][0]["loc"] == ["merchant_id"]
+        assert body["errors"][0]["loc"] == ["body", "merchant_id"]
+
+    def test_a_merchant_key_for_a_merchant_that_does_not_exist_is_refused(self, client, admin):
+        body = assert_problem(
+            client.post(
+                "/api/v1/keys",
+                json={"name": "m", "role": "merchant", "merchant_id": 424242},
+                headers=admin,
+            ),
+            422,
+        )
+        assert body["detail"] == "body.merchant_id: no merchant 424242"
+
+    def test_the_last_admin_key_cannot_be_revoked(self, client: TestClient, admin):
+        me = client.get("/api/v1/me", headers=admin).json()
+        assert_problem(client.delete(f"/api/v1/keys/{me['key_id']}", headers=admin), 409)
+        other = client.post("/api/v1/keys", json={"name": "b", "role": "admin"}, headers=admin)
+        assert client.delete(f"/api/v1/keys/{me['key_id']}", headers=admin).status_code == 200
+        assert other.status_code == 201
 
 
 class TestProblems:
@@ -284,3 +302,43 @@ class TestOperations:
     def test_openapi_describes_the_api(self, client: TestClient):
         spec = client.get("/openapi.json").json()
         assert "/api/v1/keys" in spec["paths"]
+
+
+class TestHostileInput:
+    @pytest.mark.parametrize(
+        "cursor",
+        ["W3t9XQ", "Wzk5OTk5OTk5OTk5OTk5OTk5OTk5XQ", "WyJhIl0", "W1sxXV0", "W3RydWVd", "WzEuNV0"],
+        ids=["object", "huge-int", "text", "list", "bool", "float"],
+    )
+    def test_a_forged_cursor_of_any_shape_is_a_422(self, client: TestClient, admin, cursor):
+        body = assert_problem(
+            client.get("/api/v1/keys", params={"cursor": cursor}, headers=admin), 422
+        )
+        assert body["errors"][0]["loc"] == ["query", "cursor"]
+
+    def test_nul_characters_in_a_body_are_a_422_naming_the_field(self, client: TestClient, admin):
+        response = client.post(
+            "/api/v1/keys", json={"name": "a\u0000b", "role": "viewer"}, headers=admin
+        )
+        body = assert_problem(response, 422)
+        assert body["errors"][0]["loc"] == ["body", "name"]
+        assert "NUL" in body["errors"][0]["msg"]
+
+    def test_nul_characters_in_a_query_are_a_400(self, client: TestClient, admin):
+        assert_problem(client.get("/api/v1/audit?resource_type=%00", headers=admin), 400)
+
+    def test_a_chunked_oversized_body_is_a_413(self, client: TestClient, admin):
+        def chunks():
+            for _ in range(40):
+                yield b"x" * 65536
+
+        response = client.post(
+            "/api/v1/keys",
+            content=chunks(),
+            headers={**admin, "Content-Type": "application/json"},
+        )
+        assert_problem(response, 413)
+
+    def test_messages_carry_no_library_prefix(self, client: TestClient, admin):
+        response = client.post("/api/v1/keys", json={"name": "x", "role": "boss"}, headers=admin)
+        assert not any(e["msg"].startswith("Value error") for e in response.json()["errors"])

@@ -49,8 +49,9 @@ def seed(session: Session, ctx: dict[str, Any]) -> list[str]:
     return [
         f"Calendar: Double 11 2027 (event {double11.id}) and 618 2027 (event {six18.id}) "
         "from the built-in templates.",
-        f"  Gantt: /api/v1/events/{double11.id}/gantt — one task overdue "
-        f"(#{late.id}), creative submission slipped past its review.",
+        f"  Gantt: /api/v1/events/{double11.id}/gantt — the recruitment brief "
+        f"(task {late.id}) is overdue, and a broken dependency: creative review "
+        "is planned to finish before creative submission does.",
         "  Year view: /api/v1/calendar?from=2027-01-01&to=2028-01-01",
     ]
 

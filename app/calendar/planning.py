@@ -400,8 +400,8 @@ def schedule_forward(
 ) -> ForwardPlan:
     """Move every task with predecessors as early as they allow.
 
-    Tasks without predecessors and pinned tasks (work begun or done) keep
-    their dates; nothing unpinned is moved to before `now` (work that has
+    Tasks without predecessors, pinned tasks (work begun or done) and fixed
+    tasks (milestones) keep their dates; nothing unpinned is moved to before `now` (work that has
     not started cannot start in the past). Durations are kept. The result
     breaks no link, except links into a pinned task, which the planner
     has to resolve by hand.
@@ -409,7 +409,10 @@ def schedule_forward(
     with _gc_paused():
         graph = _Graph(tasks, links)
         order = graph.topological_order()
-        es = graph.early_starts(order, anchored=graph.pinned, not_before=now)
+        # Milestones are dates promised to merchants and shoppers: like work
+        # begun, they stay where they are.
+        anchored = [p or f for p, f in zip(graph.pinned, graph.fixed, strict=True)]
+        es = graph.early_starts(order, anchored=anchored, not_before=now)
     ids = graph.ids
     moves = [Move(ids[i], graph.start[i], es[i]) for i in order if es[i] != graph.start[i]]
     return ForwardPlan(moves=moves, starts={ids[i]: es[i] for i in range(len(ids))})

@@ -43,6 +43,8 @@ from app.calendar.models import (
     new_uid,
 )
 from app.calendar.schemas import (
+    FIRST_YEAR,
+    LAST_YEAR,
     CalendarEvent,
     CalendarRead,
     ConflictRead,
@@ -193,8 +195,17 @@ def _from_seconds(seconds: int, tz: ZoneInfo) -> datetime:
 def _shift_wall_clock(value: datetime, by: timedelta, tz: ZoneInfo) -> datetime:
     """Move by `by` on the wall clock of `tz`, so that 20:00 stays 20:00 across
     a DST change (a day is a calendar day, not 24 hours)."""
-    wall = value.astimezone(tz).replace(tzinfo=None) + by
-    return as_utc(wall, tz)
+    try:
+        moved = as_utc(value.astimezone(tz).replace(tzinfo=None) + by, tz)
+    except (OverflowError, ValueError):
+        moved = None
+    if moved is None or not FIRST_YEAR <= moved.year <= LAST_YEAR:
+        raise ValidationProblem(
+            f"moving by {format_duration(by)} would take dates outside the years "
+            f"{FIRST_YEAR}-{LAST_YEAR}",
+            loc=["body", "by"],
+        )
+    return moved
 
 
 # --- reads ---------------------------------------------------------------------
@@ -994,6 +1005,8 @@ def reschedule(
     allow (tasks begun or done stay; nothing moves into the past)."""
     now = now or utcnow()
     event = get_or_raise(session, event_id=event_id)
+    if not dry_run and event.status in (EventStatus.ended, EventStatus.cancelled):
+        raise LifecycleConflict(f"the event is {event.status}: its plan can no longer change")
     tz = zone(event.timezone)
     tasks = {t.id: t for t in list_tasks(session, event_id=event_id)}
     try:
@@ -1249,7 +1262,17 @@ def _find_template(session: Session, key: str) -> tuple[str, dict[str, Any]]:
 
 def _at(offset: dict[str, Any], anchor: date, tz: ZoneInfo) -> datetime:
     clock = time.fromisoformat(offset.get("time", "00:00"))
-    return as_utc(datetime.combine(anchor + timedelta(days=offset["day"]), clock), tz)
+    try:
+        at = as_utc(datetime.combine(anchor + timedelta(days=offset["day"]), clock), tz)
+    except (OverflowError, ValueError):
+        at = None
+    if at is None or not FIRST_YEAR <= at.year <= LAST_YEAR:
+        raise ValidationProblem(
+            f"the template's dates around anchor {anchor} fall outside the years "
+            f"{FIRST_YEAR}-{LAST_YEAR}",
+            loc=["body", "anchor"],
+        )
+    return at
 
 
 def create_from_template(session: Session, *, data: FromTemplate, actor: Actor) -> Event:

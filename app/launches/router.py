@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Query
 
-from app.auth import AnyRole, Writer
+from app.auth import AnyRole, Staff, Writer
 from app.db import SessionDep
 from app.errors import ValidationProblem
 from app.idempotency import IdempotencyDep
@@ -143,7 +143,7 @@ def teardown(
     summary="Every run of a transition: started, finished, outcome, error",
 )
 def list_job_runs(
-    principal: AnyRole,
+    principal: Staff,
     session: SessionDep,
     page: PageDep,
     event_id: Annotated[int | None, Query(ge=1)] = None,

@@ -456,6 +456,30 @@ class TestShift:
         )
         assert locs(body) == [["body", "by"]]
 
+    def test_a_shift_past_the_supported_years_is_a_422_not_an_overflow(
+        self, client: TestClient, planner, session: Session
+    ):
+        from datetime import UTC, datetime
+
+        event = create_event(session, starts_at=datetime(1970, 3, 1, tzinfo=UTC))
+        session.commit()  # the failed request below rolls back only its own work
+        body = problem(
+            client.post(f"{EVENTS}/{event.id}/shift", json={"by": "-P366D"}, headers=planner), 422
+        )
+        assert locs(body) == [["body", "by"]] and "1970-2200" in body["detail"]
+        unchanged = client.get(f"{EVENTS}/{event.id}", headers=planner).json()
+        assert unchanged["starts_at"].startswith("1970-03-01")
+
+    def test_a_template_anchor_whose_dates_leave_the_supported_years_is_a_422(
+        self, client: TestClient, planner
+    ):
+        response = client.post(
+            f"{EVENTS}/from-template",
+            json={"template": "double11", "anchor": "1970-01-02"},
+            headers=planner,
+        )
+        assert locs(problem(response, 422)) == [["body", "anchor"]]
+
     def test_a_live_event_cannot_be_shifted(self, client: TestClient, planner, session: Session):
         event = create_event(session, status="live")
         problem(client.post(f"{EVENTS}/{event.id}/shift", json={"by": "P1D"}, headers=planner), 409)

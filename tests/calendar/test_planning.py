@@ -135,6 +135,14 @@ class TestCycles:
 
 
 class TestScheduleForward:
+    def test_a_milestone_keeps_its_promised_date(self):
+        # Sign-up closes (a milestone) 20 days after it opens: pulling it
+        # forward would close applications early, so it stays.
+        tasks = [T(1, 0, 0, fixed=True), T(2, 20 * D, 0, fixed=True), T(3, 25 * D, D)]
+        plan = schedule_forward(tasks, [Link(2, 1), Link(3, 2)])
+        assert plan.starts[2] == 20 * D
+        assert plan.starts[3] == 20 * D  # work after it still moves up
+
     def test_tasks_move_as_early_as_their_dependencies_allow(self):
         # B planned a week late, C planned too early: both move to right after.
         tasks = [T(1, 0, D), T(2, 8 * D, D), T(3, 0, D)]
@@ -225,11 +233,14 @@ class TestInvariants:
 
     @settings(max_examples=150, deadline=None)
     @given(plans())
-    def test_forward_scheduling_breaks_no_link(self, plan):
+    def test_forward_scheduling_breaks_no_link_except_into_fixed_dates(self, plan):
         tasks, links = plan
         starts = schedule_forward(tasks, links).starts
+        fixed = {t.id for t in tasks if t.fixed or t.pinned}
+        assert all(starts[t] == t_.start for t_ in tasks for t in [t_.id] if t in fixed)
         moved = [T(t.id, starts[t.id], t.duration) for t in tasks]
-        assert critical_path(moved, links).violations == []
+        broken = critical_path(moved, links).violations
+        assert all(v.task_id in fixed for v in broken)
 
     @settings(max_examples=100, deadline=None)
     @given(plans(), st.data())

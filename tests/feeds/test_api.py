@@ -18,6 +18,7 @@ from app.types import utcnow
 from tests.factories import create_event, create_task
 from tests.feeds.factories import create_feed, create_milestone
 from tests.feeds.parsers import content_lines, every_parser, icaljs_raw, with_icalendar
+from tests.slots.factories import create_merchant
 
 
 def ics(client: TestClient, token: str, **headers: str):
@@ -148,7 +149,7 @@ class TestCreateFeed:
         viewer = headers_for("viewer")
         assert client.post("/api/v1/feeds", json={"name": "x"}, headers=viewer).status_code == 403
         assert client.get("/api/v1/feeds", headers=viewer).status_code == 200
-        merchant = headers_for("merchant", merchant_id=1)
+        merchant = headers_for("merchant", merchant_id=create_merchant(session).id)
         assert client.get("/api/v1/feeds", headers=merchant).status_code == 403
 
 

@@ -203,6 +203,14 @@ class TestJobRuns:
         ).json()["items"]
         assert len(blocked) == 1
 
+    def test_merchants_may_not_read_job_runs(
+        self, client: TestClient, session: Session, headers_for
+    ):
+        from tests.slots.factories import create_merchant
+
+        merchant = headers_for("merchant", create_merchant(session).id)
+        assert_problem(client.get("/api/v1/job-runs", headers=merchant), 403)
+
     def test_an_unknown_outcome_is_a_422_naming_it(self, client: TestClient, viewer):
         body = assert_problem(client.get("/api/v1/job-runs?outcome=maybe", headers=viewer), 422)
         assert body["errors"][0]["loc"] == ["query", "outcome"]
