@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from app import admin
+from app import admin, openapi
 from app.auth import authenticate
 from app.calendar.router import router as calendar_router
 from app.config import get_settings
@@ -74,6 +74,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    openapi.install(app)
     app.add_middleware(AdmissionMiddleware, limit=settings.max_concurrent_requests)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

@@ -303,6 +303,20 @@ class TestOperations:
         spec = client.get("/openapi.json").json()
         assert "/api/v1/keys" in spec["paths"]
 
+    def test_every_json_body_in_openapi_has_an_example(self, client: TestClient):
+        spec = client.get("/openapi.json").json()
+        missing = []
+        for path, operations in spec["paths"].items():
+            for method, operation in operations.items():
+                bodies = [operation.get("requestBody", {}), *operation["responses"].values()]
+                for body in bodies:
+                    media = body.get("content", {}).get("application/json")
+                    if media is not None and "example" not in media and "examples" not in media:
+                        missing.append(f"{method.upper()} {path}")
+        assert missing == []
+        ids = [o["operationId"] for ops in spec["paths"].values() for o in ops.values()]
+        assert len(ids) == len(set(ids))
+
 
 class TestHostileInput:
     @pytest.mark.parametrize(

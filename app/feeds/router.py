@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
@@ -113,20 +113,6 @@ _ICS_EXAMPLE = (
 )
 
 
-@public_router.api_route(
-    "/feeds/{token}.ics",
-    methods=["GET", "HEAD"],
-    response_class=Response,
-    summary="The feed, for calendar apps (the token in the URL is the credential)",
-    responses={
-        200: {
-            "content": {"text/calendar": {"example": _ICS_EXAMPLE}},
-            "description": "RFC 5545 / RFC 7986 calendar, with ETag and Last-Modified",
-        },
-        304: {"description": "Unchanged since the ETag or date the client sent"},
-        **problem_responses(404),
-    },
-)
 def get_feed_ics(token: str, request: Request, session: SessionDep) -> Response:
     now = utcnow()
     feed = service.get_by_token_or_raise(session, token=token)
@@ -145,3 +131,24 @@ def get_feed_ics(token: str, request: Request, session: SessionDep) -> Response:
         headers["Content-Length"] = str(len(body))
         return Response(headers=headers, media_type=ICS_MEDIA_TYPE)
     return Response(content=body, headers=headers, media_type=ICS_MEDIA_TYPE)
+
+
+_ICS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/calendar": {"example": _ICS_EXAMPLE}},
+        "description": "RFC 5545 / RFC 7986 calendar, with ETag and Last-Modified",
+    },
+    304: {"description": "Unchanged since the ETag or date the client sent"},
+    **problem_responses(404),
+}
+# GET and HEAD as two operations, so that each has its own operation id.
+for _method in ("GET", "HEAD"):
+    public_router.add_api_route(
+        "/feeds/{token}.ics",
+        get_feed_ics,
+        methods=[_method],
+        response_class=Response,
+        operation_id=f"{_method.lower()}_feed_ics",
+        summary="The feed, for calendar apps (the token in the URL is the credential)",
+        responses=_ICS_RESPONSES,
+    )
