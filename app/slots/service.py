@@ -12,11 +12,11 @@ from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app import audit
+from app import audit, signals
 from app.auth import Principal, Role
 from app.calendar import service as calendar_service
 from app.calendar.models import Event, EventStatus
-from app.errors import ValidationProblem
+from app.errors import Conflict, ValidationProblem
 from app.gates import GateResult
 from app.slots import repository, solver
 from app.slots.errors import (
@@ -869,3 +869,28 @@ def delete_lock(
 def list_locks(session: Session, *, event_id: int) -> list[SlotLock]:
     calendar_service.get_or_raise(session, event_id=event_id)
     return repository.locks_of(session, event_id)
+
+
+# --- reactions to the calendar ---------------------------------------------------------
+
+
+@signals.event_rescheduled.connect
+def _refuse_windows_left_outside(session: Session, *, event: Event) -> None:
+    """Moving an event must not leave its slot plans on days it no longer has:
+    runs would grant units on those days. Refuse the move instead, and say
+    which plans to change first."""
+    days = {day.isoformat() for day in event_days(event)}
+    plans = repository.plans_of(session, event.id or 0)
+    types = repository.slot_types_by_ids(session, [p.slot_type_id for p in plans])
+    stray = {
+        types[plan.slot_type_id].code: sorted(set(plan.windows) - days)
+        for plan in plans
+        if set(plan.windows) - days
+    }
+    if stray:
+        listed = "; ".join(f"{code}: {', '.join(windows)}" for code, windows in stray.items())
+        raise Conflict(
+            f"the event's new dates leave slot plan windows outside it ({listed}); "
+            "change those plans' windows first",
+            slot_plans=sorted(stray),
+        )

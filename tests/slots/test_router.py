@@ -536,3 +536,21 @@ class TestOnePublishedRun:
                                       optimal=True, gap=0, created_at=now))  # fmt: skip
         with pytest.raises(IntegrityError):
             session.flush()
+
+
+class TestEventMoves:
+    def test_moving_the_event_off_its_slot_windows_is_refused(self, client, planner, session):
+        from tests.slots.factories import create_slot_plan, create_slot_type
+
+        event = create_event(session, status="scheduled")
+        create_slot_plan(session, event_id=event.id, slot_type=create_slot_type(session))
+        response = client.post(
+            f"/api/v1/events/{event.id}/shift", json={"by": "P1D"}, headers=planner
+        )
+        assert response.status_code == 409, response.text
+        assert "2027-11-10" in response.json()["detail"]
+        # A move that keeps every window inside the event goes through.
+        earlier = client.post(
+            f"/api/v1/events/{event.id}/shift", json={"by": "-PT2H"}, headers=planner
+        )
+        assert earlier.status_code == 200, earlier.text
