@@ -108,13 +108,23 @@ def run_once(
         return 0
     own_client = client is None
     http = client or httpx.Client(timeout=settings.webhook_timeout_seconds, follow_redirects=False)
+    # One subscription's messages go one after another, in the order they
+    # were written (a launch before the phase that starts with it); different
+    # subscriptions go side by side, so a slow receiver holds up only itself.
+    groups: dict[int, list[service.DeliveryJob]] = {}
+    for job in jobs:
+        groups.setdefault(job.subscription_id, []).append(job)
+
+    def send_in_order(group: list[service.DeliveryJob]) -> list[tuple[service.DeliveryJob, dict]]:
+        return [(job, attempt(job, http)) for job in group]
+
     try:
-        with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(jobs))) as pool:
-            results = list(pool.map(lambda job: attempt(job, http), jobs))
+        with ThreadPoolExecutor(max_workers=min(CONCURRENCY, len(groups))) as pool:
+            outcomes = [pair for done in pool.map(send_in_order, groups.values()) for pair in done]
     finally:
         if own_client:
             http.close()
-    for job, result in zip(jobs, results, strict=True):
+    for job, result in outcomes:
         try:
             with unit() as session:
                 service.record_attempt(session, job=job, owner=owner, **result)

@@ -73,6 +73,15 @@ class TestDelivery:
             assert attempt.status_code == 200 and attempt.instance_id == "w1"
         assert worker.run_once(engine=engine) == 0
 
+    def test_one_subscription_receives_its_messages_in_the_order_they_were_written(
+        self, engine: Engine
+    ):
+        with Receiver() as receiver:
+            enqueue(engine, receiver.url, count=8)
+            assert worker.run_once(engine=engine, owner="w1") == 8
+            got = [request.headers["webhook-id"] for request in receiver.received]
+        assert got == [d.webhook_id for d in deliveries(engine)]
+
     def test_a_failure_is_retried_later_with_the_same_id_and_a_fresh_signature(
         self, engine: Engine
     ):
