@@ -15,8 +15,12 @@ A cart of L lines comes from L / 5 + 1 shops.
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +33,7 @@ from sqlalchemy import insert
 
 from app import auth, migrate
 from app.db import build_engine, session_scope
-from app.promotions import engine, service
+from app.promotions import engine, repository, service
 from app.promotions.models import Promotion, PromotionBudget, PromotionScopeKey
 from app.promotions.schemas import CodesCreate, QuoteRequest
 from tests.dbs import drop_database, fresh_database, postgres_base_url
@@ -64,7 +68,7 @@ def workload(n: int, rnd: random.Random) -> list[dict]:
             level, scope = "item", {"skus": [f"S{rnd.randrange(skus)}"]}
             kind, params = "percent_off", {"percent_bp": rnd.choice([500, 1000, 2000])}
         else:
-            level, scope = "store", {"merchants": [rnd.randrange(merchants)]}
+            level, scope = "store", {"merchants": [rnd.randrange(merchants) + 1]}
             kind = "threshold"
             params = {"tiers": [{"min": 20000, "off": 2000}, {"min": 40000, "off": 5000}]}
         rows.append({"kind": kind, "level": level, "params": params, "scope": scope})
@@ -73,7 +77,7 @@ def workload(n: int, rnd: random.Random) -> list[dict]:
 
 def cart(n: int, lines: int, rnd: random.Random) -> list[dict]:
     skus, merchants, categories = _catalogue(n)
-    shops = [rnd.randrange(merchants) for _ in range(lines // 5 + 1)]
+    shops = [rnd.randrange(merchants) + 1 for _ in range(lines // 5 + 1)]
     return [
         {
             "id": str(i),
@@ -110,12 +114,13 @@ def bench_engine() -> None:
                 [engine.Line(**{**ln, "tier": None}) for ln in cart(n, size, rnd)]
                 for _ in range(300)
             ]
-            samples = []
+            samples, cpu = [], []
             for lines in carts:
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 engine.quote(lines, index.touching(lines), now=NOW)
                 samples.append(time.perf_counter() - start)
-            print(f"N={n:>7}  lines={size:>3}  {_stats(samples)}")
+                cpu.append(time.process_time() - start_cpu)
+            print(f"N={n:>7}  lines={size:>3}  {_stats(samples)}  (CPU time: {_stats(cpu)})")
 
 
 def seed_db(url: str, n: int) -> None:
@@ -147,6 +152,7 @@ def seed_db(url: str, n: int) -> None:
         ]
         for start in range(0, len(keys), 5000):
             session.execute(insert(PromotionScopeKey), keys[start : start + 5000])
+        repository.bump_generation(session)  # as every change does: caches reload
     with eng.connect() as conn:  # fresh statistics, as autovacuum would give
         conn.exec_driver_sql("ANALYZE")
         conn.commit()
@@ -172,6 +178,11 @@ def bench_db() -> None:
             seeded = time.perf_counter() - started
             eng = build_engine(url)
             rnd = random.Random(7)
+            with session_scope(eng) as session:  # the first quote loads the cache
+                data = QuoteRequest(customer_id="c", lines=cart(n, 10, rnd))
+                start = time.perf_counter()
+                service.quote(session, data=data)
+                loaded = time.perf_counter() - start
             for size in CART_LINES:
                 samples = []
                 with session_scope(eng) as session:
@@ -181,14 +192,49 @@ def bench_db() -> None:
                         service.quote(session, data=data)
                         samples.append(time.perf_counter() - start)
                 print(f"{backend:8} N={n:>7}  lines={size:>3}  {_stats(samples)}")
-            print(f"{backend:8} N={n:>7}  (seeded in {seeded:.1f} s)")
+            print(
+                f"{backend:8} N={n:>7}  (seeded in {seeded:.1f} s; "
+                f"first quote, loading the cache, {loaded:.2f} s)"
+            )
             eng.dispose()
             drop_database(url)
 
 
-def bench_http(n: int = 100_000, clients: int = 4, seconds: float = 10.0) -> None:
-    """POST /quote with 50-line carts through a real server (one process)."""
-    print(f"## HTTP quote, 50 lines, N={n}, {clients} clients, {seconds:.0f} s")
+WRK_SCRIPT = """
+local bodies, i = {}, 0
+function init(args)
+  for line in io.lines(args[1]) do bodies[#bodies + 1] = line end
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. args[2]
+end
+function request()
+  i = i % #bodies + 1
+  return wrk.format(nil, "/api/v1/quote", nil, bodies[i])
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %.3f %.3f %d\\n", summary.requests, summary.duration,
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.timeout))
+end
+"""
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_http(n: int = 100_000, clients: int = 8, seconds: float = 10.0) -> None:
+    """POST /quote with 50-line carts through a real server (one uvicorn
+    process), driven by wrk (one thread, `clients` connections) when it is
+    installed, else by `clients` httpx threads in this process. Also the
+    server's own CPU time over the run: requests per CPU-second is what one
+    core would serve, whatever else the machine is doing."""
+    wrk = shutil.which("wrk")
+    tool = f"wrk -t1 -c{clients}" if wrk else f"{clients} httpx threads"
+    print(f"## HTTP quote, 50 lines, N={n}, {tool}, {seconds:.0f} s")
     for backend, tmp in _databases():
         url = fresh_database(backend, tmp, "benchhttp")
         migrate.upgrade(url)
@@ -198,24 +244,55 @@ def bench_http(n: int = 100_000, clients: int = 4, seconds: float = 10.0) -> Non
         bodies = [
             {"customer_id": "c", "currency": "CNY", "lines": cart(n, 50, rnd)} for _ in range(200)
         ]
-        with LiveServer(url) as server, httpx.Client(base_url=server.base_url) as client:
+        with (
+            LiveServer(url) as server,
+            httpx.Client(base_url=server.base_url, timeout=120) as client,
+        ):
             headers = {"Authorization": f"Bearer {raw}"}
-            deadline = time.monotonic() + seconds
+            started = time.perf_counter()  # the first quote loads the cache
+            assert client.post("/api/v1/quote", json=bodies[0], headers=headers).status_code == 200
+            loaded = time.perf_counter() - started
+            pid = server.process.pid
+            cpu_before = _cpu_seconds(pid)
+            if wrk:
+                (tmp / "bodies.jsonl").write_text("\n".join(json.dumps(b) for b in bodies))
+                (tmp / "quote.lua").write_text(WRK_SCRIPT)
+                out = subprocess.run(
+                    [wrk, "-t1", f"-c{clients}", f"-d{seconds:.0f}s", "--timeout", "10s",
+                     "-s", str(tmp / "quote.lua"),
+                     server.base_url, "--", str(tmp / "bodies.jsonl"), raw],
+                    capture_output=True, text=True, check=True,
+                ).stdout  # fmt: skip
+                result = next(ln for ln in out.splitlines() if ln.startswith("RESULT")).split()
+                count, elapsed = int(result[1]), int(result[2]) / 1e6
+                latency = f"median {float(result[3]):.3f} ms  p99 {float(result[4]):.3f} ms"
+                if int(result[5]):
+                    latency += f"  ({result[5]} errors or timeouts)"
+            else:
+                deadline = time.monotonic() + seconds
 
-            def worker(k: int, deadline=deadline, bodies=bodies, headers=headers) -> list[float]:
-                out = []
-                i = k
-                while time.monotonic() < deadline:
-                    start = time.perf_counter()
-                    r = client.post("/api/v1/quote", json=bodies[i % len(bodies)], headers=headers)
-                    assert r.status_code == 200, r.text
-                    out.append(time.perf_counter() - start)
-                    i += clients
-                return out
+                def worker(k: int, deadline=deadline, bodies=bodies, headers=headers) -> list:
+                    out = []
+                    i = k
+                    while time.monotonic() < deadline:
+                        start = time.perf_counter()
+                        body = bodies[i % len(bodies)]
+                        r = client.post("/api/v1/quote", json=body, headers=headers)
+                        assert r.status_code == 200, r.text
+                        out.append(time.perf_counter() - start)
+                        i += clients
+                    return out
 
-            with ThreadPoolExecutor(clients) as pool:
-                samples = [s for part in pool.map(worker, range(clients)) for s in part]
-        print(f"{backend:8} {len(samples) / seconds:.0f} requests/s  {_stats(samples)}")
+                with ThreadPoolExecutor(clients) as pool:
+                    samples = [s for part in pool.map(worker, range(clients)) for s in part]
+                count, elapsed, latency = len(samples), seconds, _stats(samples)
+            cpu = _cpu_seconds(pid) - cpu_before
+        print(
+            f"{backend:8} {count / elapsed:.0f} requests/s  {latency}  "
+            f"server CPU {cpu:.1f} s for {count} requests: {count / cpu:.0f} requests per "
+            f"CPU-second; first quote (cache load) {loaded:.2f} s; load average "
+            f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+        )
         drop_database(url)
 
 

@@ -28,8 +28,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 BP = 10_000  # basis points in a whole
@@ -228,12 +228,12 @@ def compute(
 ) -> Outcome:
     """What `offer` takes off `group` (line id → amount left), split by line
     (with `split=False`, the amount only: choosing among rivals needs no more)."""
-    base = sum(group.values())
     params = offer.params
     if offer.kind == "percent_off":
         bp = int(params["percent_bp"])
         per_line = {lid: off for lid, amount in group.items() if (off := amount * bp // BP)}
         return Outcome(sum(per_line.values()), per_line)
+    base = sum(group.values())
     if offer.kind == "amount_off":
         min_spend = int(params.get("min_spend") or 0)
         if base < min_spend or base <= 0:
@@ -254,11 +254,17 @@ def compute(
 def threshold_off(params: Mapping[str, Any], base: int) -> tuple[int, int | None]:
     """满减: (amount off, how far below the first step when none is reached)."""
     if "tiers" in params:
-        tiers = sorted(params["tiers"], key=lambda t: t["min"])
-        reached = [t for t in tiers if base >= t["min"]]
-        if not reached:
+        tiers = params["tiers"]
+        # Validated tiers rise already; sort only what does not.
+        if any(tiers[i]["min"] < tiers[i - 1]["min"] for i in range(1, len(tiers))):
+            tiers = sorted(tiers, key=lambda t: t["min"])
+        off = None
+        for tier in tiers:
+            if base >= tier["min"]:
+                off = tier["off"]
+        if off is None:
             return 0, tiers[0]["min"] - base
-        return int(reached[-1]["off"]), None
+        return int(off), None
     every = params["every"]
     steps = base // int(every["step"])
     if steps == 0:
@@ -328,7 +334,7 @@ class _Cart:
         scope = offer.scope
         keys = scope.keys
         if len(keys) == 1:
-            reach = by_key.get(keys[0], ())
+            reach = by_key.get(keys[0], [])
         else:
             if self._position is None:
                 self._position = {lid: i for i, lid in enumerate(self.lines)}
@@ -337,7 +343,7 @@ class _Cart:
                 key=self._position.__getitem__,
             )
         if scope.by_key_alone:
-            found = list(reach)
+            found = reach  # read-only from here on, like every covered list
         else:
             lines = self.lines
             found = [lid for lid in reach if scope.covers(lines[lid])]
@@ -352,10 +358,15 @@ class _Cart:
         return []
 
     def group(self, offer: Offer, only: set[str] | None = None) -> dict[str, int]:
-        claimed = self.claimed
+        claimed, left = self.claimed, self.left
+        covered = self.covered(offer)
+        if not claimed:
+            if only is None:
+                return {lid: left[lid] for lid in covered}
+            return {lid: left[lid] for lid in covered if lid in only}
         return {
-            lid: self.left[lid]
-            for lid in self.covered(offer)
+            lid: left[lid]
+            for lid in covered
             if (only is None or lid in only) and claimed.get(lid, offer.id) == offer.id
         }
 
@@ -586,6 +597,12 @@ def _best_of(cart: _Cart, offers: list[Offer], only=None) -> tuple[Offer | None,
     """The automatic promotion worth most on the group; every outcome by id."""
     results: dict[int, tuple[Outcome, dict[str, int]]] = {}
     winner: Offer | None = None
+    if len(offers) == 1:  # no rival: its split at once
+        (offer,) = offers
+        group = cart.group(offer, only)
+        outcome = compute(offer, group, cart.lines)
+        results[offer.id] = (outcome, group)
+        return (offer if outcome.amount > 0 else None), results
     for offer in offers:
         group = cart.group(offer, only)
         outcome = compute(offer, group, cart.lines, split=False)
@@ -655,6 +672,8 @@ def _store_stage(cart, offers, applied, not_applied, code_of) -> None:
         here = reaching.get(merchant_id, ([], []))
         for coupon in (False, True):
             slot = here[1 if coupon else 0]
+            if not slot:
+                continue
             touched.update(o.id for o in slot)
             label = "store coupon per merchant" if coupon else "automatic store promotion"
             key = (STORE, coupon, merchant_id)
@@ -1126,8 +1145,32 @@ class OfferIndex:
     def __init__(self, offers: Iterable[Offer]) -> None:
         self._by_key: dict[tuple[str, str], list[Offer]] = {}
         for offer in offers:
-            for key in scope_keys(offer.scope):
+            for key in offer.scope.keys:
                 self._by_key.setdefault(key, []).append(offer)
+
+    def replaced(self, gone: Iterable[Offer], new: Iterable[Offer]) -> OfferIndex:
+        """A copy without `gone` and with `new`; this one is left as it is
+        (readers may be using it), and only the touched keys are copied."""
+        out = OfferIndex(())
+        out._by_key = dict(self._by_key)
+        dropped: dict[tuple[str, str], set[int]] = {}
+        for offer in gone:
+            for key in offer.scope.keys:
+                dropped.setdefault(key, set()).add(offer.id)
+        for key, ids in dropped.items():
+            kept = [o for o in out._by_key.get(key, ()) if o.id not in ids]
+            if kept:
+                out._by_key[key] = kept
+            else:
+                out._by_key.pop(key, None)
+        copied: set[tuple[str, str]] = set(dropped)
+        for offer in new:
+            for key in offer.scope.keys:
+                if key not in copied:
+                    out._by_key[key] = list(out._by_key.get(key, ()))
+                    copied.add(key)
+                out._by_key.setdefault(key, []).append(offer)
+        return out
 
     def touching(self, lines: Sequence[Line]) -> list[Offer]:
         seen: dict[int, Offer] = {}

@@ -190,3 +190,16 @@ class RedemptionItem(SQLModel, table=True):
     amount_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
     # Whether a per-customer use was taken, so that cancel gives back exactly that.
     customer_counted: bool = False
+
+
+class PromotionGeneration(SQLModel, table=True):
+    """One row (id 1) whose `token` changes, in the same transaction, with
+    every change to a promotion: each process caches the promotions for
+    quotes and compares this token before pricing, so a change committed by
+    any process is seen by the next quote. A random token rather than a
+    counter: a rolled-back change must never be mistaken for a later one."""
+
+    __tablename__ = "promotion_generation"
+
+    id: int = Field(default=1, primary_key=True)
+    token: str = Field(max_length=32)

@@ -9,6 +9,7 @@ SQLite serialises writers). A guard that matched no row means "exhausted".
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
@@ -22,6 +23,7 @@ from app.promotions.models import (
     CustomerUsage,
     Promotion,
     PromotionBudget,
+    PromotionGeneration,
     PromotionScopeKey,
     Redemption,
     RedemptionItem,
@@ -104,6 +106,62 @@ def candidate_promotions(
         or_(p.ends_at.is_(None), p.ends_at > at),
     )
     return list(session.execute(statement).all())
+
+
+def bump_generation(session: Session) -> None:
+    """A new freshness token, in the caller's transaction: every process's
+    quote cache reloads once this commits (and never, if it rolls back)."""
+    table = PromotionGeneration.__table__
+    statement = _insert(session, table).values(id=1, token=secrets.token_hex(16))
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c.id], set_={"token": statement.excluded.token}
+        )
+    )
+
+
+def generation_token(session: Session) -> str:
+    """The freshness token as this transaction sees it (one primary-key read)."""
+    row = (
+        session.connection()
+        .exec_driver_sql("SELECT token FROM promotion_generation WHERE id = 1")
+        .first()
+    )
+    return row[0] if row else ""
+
+
+def promotion_stamps(session: Session) -> dict[int, tuple]:
+    """id → (version, created_at as the driver returns it) of every
+    promotion: what the quote cache compares to find what changed (the
+    version moves with every update; created_at tells a new promotion from
+    a deleted one whose id SQLite gave out again)."""
+    rows = session.connection().exec_driver_sql("SELECT id, version, created_at FROM promotion")
+    return {pid: (version, created) for pid, version, created in rows}
+
+
+def promotions_by_ids_chunked(session: Session, ids: Sequence[int], chunk: int = 5000) -> list:
+    """Plain rows of `ids`, a few thousand per statement."""
+    rows: list = []
+    for start in range(0, len(ids), chunk):
+        rows.extend(promotions_by_ids(session, ids[start : start + chunk]))
+    return rows
+
+
+def limited_budget_ids(session: Session) -> set[int]:
+    """Promotions whose budget has a limit (the others are never exhausted)."""
+    b = PromotionBudget.__table__.c
+    statement = select(b.promotion_id).where(
+        or_(b.max_redemptions.is_not(None), b.total_amount_minor.is_not(None))
+    )
+    return set(session.execute(statement).scalars())
+
+
+def existing_ids(session: Session, ids: Iterable[int]) -> set[int]:
+    ids = list(ids)
+    if not ids:
+        return set()
+    p = Promotion.__table__.c
+    return set(session.execute(select(p.id).where(p.id.in_(ids))).scalars())
 
 
 def promotions_by_ids(session: Session, ids: Iterable[int]) -> list[Promotion]:

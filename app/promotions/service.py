@@ -15,12 +15,15 @@ When a promotion tied to an event counts as active:
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import pydantic_core
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -264,6 +267,7 @@ def create(
         )
     )
     repository.replace_scope_keys(session, promotion.id, scope_keys(scope))
+    repository.bump_generation(session)
     session.flush()
     _guard_risk(session, context, promotion, force)
     audit.record(
@@ -317,6 +321,7 @@ def update(
     promotion.updated_at = utcnow()
     session.add(promotion)
     repository.replace_scope_keys(session, promotion.id, scope_keys(scope))
+    repository.bump_generation(session)
     session.flush()
     _guard_risk(session, context, promotion, force)
     audit.record(
@@ -332,10 +337,20 @@ def update(
 
 
 def _set_budget(session: Session, promotion: Promotion, budget) -> None:
+    """PATCH semantics: the limits named in `budget` change, the others stay
+    (lifting a spend limit by leaving it out would be a costly surprise);
+    `"budget": null` lifts them all."""
     row = repository.get_budget(session, promotion.id)
     session.refresh(row)
-    max_redemptions = budget.max_redemptions if budget else None
-    total = budget.total_amount if budget else None
+    sent = budget.model_fields_set if budget is not None else set()
+    if budget is None:
+        max_redemptions = total = per_customer = None
+    else:
+        max_redemptions = (
+            budget.max_redemptions if "max_redemptions" in sent else row.max_redemptions
+        )
+        total = budget.total_amount if "total_amount" in sent else row.total_amount_minor
+        per_customer = budget.per_customer if "per_customer" in sent else promotion.per_customer
     errors = []
     if max_redemptions is not None and max_redemptions < row.redemptions:
         errors.append(
@@ -346,7 +361,7 @@ def _set_budget(session: Session, promotion: Promotion, budget) -> None:
     if errors:
         raise ValidationProblem(errors)
     row.max_redemptions, row.total_amount_minor = max_redemptions, total
-    promotion.per_customer = budget.per_customer if budget else None
+    promotion.per_customer = per_customer
     session.add(row)
 
 
@@ -362,6 +377,7 @@ def delete(
         )
     before = to_read(session, promotion)
     session.delete(promotion)
+    repository.bump_generation(session)
     session.flush()
     audit.record(
         session,
@@ -604,8 +620,264 @@ class _Priced:
 
 
 def quote(session: Session, *, data: QuoteRequest) -> QuoteRead:
-    priced = _price(session, data)
+    """Price a cart from the process's promotion cache (checked fresh first:
+    one primary-key read); what changes per order (budget counters, customer
+    usage, codes, events) is read from the database for the promotions the
+    cart touches."""
+    priced = _price_cached(session, data, snapshot(session))
     return _quote_read(data.currency, priced)
+
+
+def quote_json(session: Session, *, data: QuoteRequest, cache: _Snapshot) -> bytes:
+    """`quote` as the JSON body of its answer, from a cache `fresh_snapshot`
+    or `snapshot` gave for this session. The answer is built from the
+    engine's own values without validating them again (the hot path of the
+    quote route): the same JSON as `quote(...).model_dump_json()`."""
+    priced = _price_cached(session, data, cache)
+    result = priced.result
+    # Keys in QuoteRead's field order; pydantic_core writes the datetime as
+    # the model would.
+    return pydantic_core.to_json(
+        {
+            "currency": data.currency,
+            "at": priced.at,
+            "subtotal": result.subtotal,
+            "discount": result.discount,
+            "total": result.total,
+            "applied": [
+                {
+                    "promotion_id": a.promotion_id,
+                    "code": a.code,
+                    "level": a.level,
+                    "amount": a.amount,
+                    "lines": a.lines,
+                }
+                for a in result.applied
+            ],
+            "not_applied": [
+                {
+                    "promotion_id": n.promotion_id,
+                    "code": n.code,
+                    "reason": n.reason,
+                    "detail": n.detail,
+                    "short_by": n.short_by,
+                    "by": n.by,
+                }
+                for n in result.not_applied
+            ],
+            "line_totals": result.line_totals,
+            "combinations_priced": result.searched,
+        }
+    )
+
+
+# --- the quote cache ------------------------------------------------------------------
+#
+# Every process keeps the promotions (rules, scopes, windows, which budgets
+# have limits) and their scope index in memory, per database, labelled with
+# the `promotion_generation` token it was loaded at. Every change to a
+# promotion writes a new random token in its own transaction, so a quote
+# that reads the committed token and finds its cache labelled otherwise
+# reloads first: a change committed by any process is seen by the next
+# quote anywhere. What the token does not cover is read per quote, for the
+# promotions the cart touches only: budget counters and per-customer usage
+# (they move with every order), coupon codes, the events (status, windows,
+# phases: the calendar's) and whether an event-tied promotion still exists
+# (deleting an event deletes its promotions without passing through here).
+# Redemptions do not use the cache: they price from the database.
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    row: Any  # the promotion as a plain, read-only row
+    offer: engine.Offer  # as priced when nothing per-quote blocks it
+    limited: bool  # its budget has a limit: read the counters per quote
+
+
+def _cached(row: Any, limited: bool) -> _Cached:
+    offer = engine.Offer(
+        id=row.id,
+        kind=row.kind,
+        level=row.level,
+        params=row.params,
+        scope=engine.Scope.from_dict(row.scope),
+        coupon=row.coupon,
+        exclusive=row.exclusive,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        name=row.name,
+    )
+    return _Cached(row, offer, limited)
+
+
+class _Snapshot:
+    """Every promotion of one database at one token, and the scope index of
+    the automatic ones per currency. Never changed once built: a refresh
+    makes a new one from the old, reading again only what changed."""
+
+    def __init__(
+        self,
+        token: str,
+        by_id: dict[int, _Cached],
+        stamps: dict[int, tuple],
+        index: dict[str, engine.OfferIndex],
+    ) -> None:
+        self.token, self.by_id, self.stamps, self.index = token, by_id, stamps, index
+        # Whether any scope names merchant tiers (else a quote need not look them up).
+        self.tiered = any(e.offer.scope.tiers is not None for e in by_id.values())
+
+    @classmethod
+    def load(cls, session: Session, token: str, old: _Snapshot | None) -> _Snapshot:
+        stamps = repository.promotion_stamps(session)
+        limited = repository.limited_budget_ids(session)
+        previous = old.by_id if old is not None else {}
+        old_stamps = old.stamps if old is not None else {}
+        changed = [
+            pid
+            for pid, stamp in stamps.items()
+            if old_stamps.get(pid) != stamp or previous[pid].limited != (pid in limited)
+        ]
+        gone = [pid for pid in old_stamps if pid not in stamps]
+        by_id = dict(previous)
+        for pid in gone:
+            del by_id[pid]
+        fresh = [
+            _cached(row, row.id in limited)
+            for row in repository.promotions_by_ids_chunked(session, changed)
+        ]
+        # A row changed or deleted after the stamps were read: drop it, the
+        # next token will bring it back.
+        read = {e.row.id for e in fresh}
+        for pid in changed:
+            if pid not in read:
+                by_id.pop(pid, None)
+                stamps.pop(pid, None)
+        for entry in fresh:
+            by_id[entry.row.id] = entry
+        outgoing = [previous[pid] for pid in [*gone, *changed] if pid in previous]
+        index = dict(old.index) if old is not None else {}
+        currencies = {e.row.currency for e in [*fresh, *outgoing] if not e.row.coupon}
+        for currency in currencies:
+            leaving = [e.offer for e in outgoing if e.row.currency == currency and not e.row.coupon]
+            coming = [e.offer for e in fresh if e.row.currency == currency and not e.row.coupon]
+            base = index.get(currency)
+            index[currency] = (
+                base.replaced(leaving, coming) if base is not None else engine.OfferIndex(coming)
+            )
+        return cls(token, by_id, stamps, index)
+
+
+_snapshots: dict[str, _Snapshot] = {}
+_reload = threading.Lock()
+
+
+def _cache_key(session: Session) -> str:
+    bind = session.get_bind()
+    return str(getattr(bind, "engine", bind).url)
+
+
+def fresh_snapshot(session: Session) -> _Snapshot | None:
+    """The cache when it is fresh for this session (one primary-key read),
+    else None: then `snapshot` refreshes it (which may read many rows)."""
+    current = _snapshots.get(_cache_key(session))
+    if current is not None and current.token == repository.generation_token(session):
+        return current
+    return None
+
+
+def snapshot(session: Session) -> _Snapshot:
+    """The cache for the session's database, refreshed first when the token
+    the session reads is not the one it was loaded at."""
+    key = _cache_key(session)
+    token = repository.generation_token(session)
+    current = _snapshots.get(key)
+    if current is not None and current.token == token:
+        return current
+    with _reload:  # one refresh at a time; the others then find it done
+        current = _snapshots.get(key)
+        if current is None or current.token != token:
+            # The token is read before the rows, so the rows are at least
+            # as new as the label (a newer label then refreshes again).
+            current = _Snapshot.load(session, token, current)
+            _snapshots[key] = current
+        return current
+
+
+def _price_cached(session: Session, data: QuoteRequest, snap: _Snapshot) -> _Priced:
+    at = as_utc(data.at, DEFAULT_TZ) if data.at else utcnow()
+    preview = data.at is not None
+    tiers = (
+        slots_service.merchant_tiers(
+            session, merchant_ids=sorted({ln.merchant_id for ln in data.lines})
+        )
+        if snap.tiered
+        else {}
+    )
+    lines = [
+        engine.Line(
+            ln.id,
+            ln.sku,
+            ln.merchant_id,
+            ln.category,
+            ln.unit_price,
+            ln.quantity,
+            tiers.get(ln.merchant_id),
+        )
+        for ln in data.lines
+    ]
+    texts = [normalise_code(c) for c in data.coupon_codes]
+    code_rows = repository.codes_by_text(session, texts)
+    chosen: dict[int, _Cached] = {}
+    index = snap.index.get(data.currency)
+    if index is not None:
+        # Automatic promotions filed under the cart's keys whose own window
+        # has not ended (future ones stay: "not active yet"), by id.
+        for offer in sorted(index.touching(lines), key=lambda o: o.id):
+            entry = snap.by_id[offer.id]
+            ends = entry.row.ends_at
+            if ends is None or ends > at:
+                chosen[offer.id] = entry
+    wanted = sorted({c.promotion_id for c in code_rows.values()} - chosen.keys())
+    late = [pid for pid in wanted if pid not in snap.by_id]
+    fetched = {r.id: _cached(r, True) for r in repository.promotions_by_ids(session, late)}
+    for pid in wanted:
+        entry = snap.by_id.get(pid) or fetched.get(pid)
+        if entry is not None:
+            chosen[pid] = entry
+    evented = [pid for pid, e in chosen.items() if e.row.event_id is not None]
+    if evented:
+        alive = repository.existing_ids(session, evented)
+        for pid in evented:
+            if pid not in alive:
+                del chosen[pid]
+    budgets = repository.budgets_of(session, [pid for pid, e in chosen.items() if e.limited])
+    limited = [pid for pid, e in chosen.items() if e.row.per_customer]
+    used = repository.customer_usage(session, data.customer_id, limited)
+    context = _Context(session)
+    offers = []
+    for pid, entry in chosen.items():
+        row = entry.row
+        if row.event_id is None and pid not in budgets and not row.per_customer:
+            offers.append(entry.offer)  # nothing per quote can change it
+            continue
+        starts, ends, blocked, detail = _offer_state(
+            row, context, preview=preview, budget=budgets.get(pid), used=used.get(pid, 0)
+        )
+        offers.append(
+            dataclasses.replace(
+                entry.offer, starts_at=starts, ends_at=ends, blocked=blocked, blocked_detail=detail
+            )
+        )
+    rows = {pid: e.row for pid, e in chosen.items()}
+    codes = [
+        _code(
+            text, row if row is not None and row.promotion_id in rows else None, rows, data.currency
+        )
+        for text in texts
+        for row in (code_rows.get(text),)
+    ]
+    result = engine.quote(lines, offers, codes, now=at, best=data.best)
+    return _Priced(result, at, code_rows, rows)
 
 
 def _price(session: Session, data: QuoteRequest) -> _Priced:
@@ -660,6 +932,34 @@ def _offer(
     budget: PromotionBudget | None = None,
     used: int = 0,
 ) -> engine.Offer:
+    starts, ends, blocked, detail = _offer_state(
+        promotion, context, preview=preview, budget=budget, used=used
+    )
+    return engine.Offer(
+        id=promotion.id,
+        kind=promotion.kind,
+        level=promotion.level,
+        params=promotion.params,
+        scope=engine.Scope.from_dict(promotion.scope),
+        coupon=promotion.coupon,
+        exclusive=promotion.exclusive,
+        starts_at=starts,
+        ends_at=ends,
+        blocked=blocked,
+        blocked_detail=detail,
+        name=promotion.name,
+    )
+
+
+def _offer_state(
+    promotion: Promotion,
+    context: _Context,
+    *,
+    preview: bool,
+    budget: PromotionBudget | None,
+    used: int,
+) -> tuple[datetime | None, datetime | None, str | None, str]:
+    """The effective window, and what blocks the promotion now (if anything)."""
     starts, ends = context.window(promotion)
     blocked, detail = None, ""
     event_block = _event_block(context, promotion, preview)
@@ -676,20 +976,7 @@ def _offer(
     elif promotion.per_customer is not None and used >= promotion.per_customer:
         blocked = engine.Reason.customer_limit
         detail = f"this customer has used it {used} time(s), the limit"
-    return engine.Offer(
-        id=promotion.id,
-        kind=promotion.kind,
-        level=promotion.level,
-        params=promotion.params,
-        scope=engine.Scope.from_dict(promotion.scope),
-        coupon=promotion.coupon,
-        exclusive=promotion.exclusive,
-        starts_at=starts,
-        ends_at=ends,
-        blocked=blocked,
-        blocked_detail=detail,
-        name=promotion.name,
-    )
+    return starts, ends, blocked, detail
 
 
 def _code(
@@ -760,6 +1047,16 @@ def redeem(session: Session, *, data: RedemptionCreate) -> Redemption:
         raise OrderAlreadyRedeemed(f"order {data.order_id!r} was already redeemed")
     priced = _price(session, data)
     result = priced.result
+    typed = [normalise_code(c) for c in data.coupon_codes]
+    unknown = [
+        (["body", "coupon_codes", typed.index(miss.code)], "no such coupon code")
+        for miss in result.not_applied
+        if miss.code in typed and miss.reason == engine.Reason.unknown_code
+    ]
+    if unknown:
+        # A code the shopper typed that does not exist is a checkout error to
+        # show, not an order to charge at full price.
+        raise ValidationProblem(unknown)
     for miss in result.not_applied:
         if miss.code and miss.reason in LIMIT_REASONS:
             raise LimitExhausted(

@@ -155,6 +155,29 @@ class TestPromotionRules:
         problem(client.patch(url, json={"name": "x"}, headers={**planner, "If-Match": '"1"'}), 412)
         problem(client.patch(url, json={"name": "x"}, headers=viewer), 403)
 
+    def test_patching_one_budget_limit_keeps_the_others(
+        self, client: TestClient, planner, session: Session
+    ):
+        promo = create_promotion(
+            session, budget={"total_amount": 5000, "max_redemptions": 3, "per_customer": 1}
+        )
+        session.commit()
+        url = f"/api/v1/promotions/{promo.id}"
+        patched = client.patch(url, json={"budget": {"max_redemptions": 5}}, headers=planner)
+        assert patched.status_code == 200, patched.text
+        budget = patched.json()["budget"]
+        assert (budget["total_amount"], budget["max_redemptions"], budget["per_customer"]) == (
+            5000,
+            5,
+            1,
+        )
+        lifted = client.patch(url, json={"budget": None}, headers=planner).json()["budget"]
+        assert (lifted["total_amount"], lifted["max_redemptions"], lifted["per_customer"]) == (
+            None,
+            None,
+            None,
+        )
+
     def test_a_redeemed_promotion_cannot_be_deleted(
         self, client: TestClient, planner, session: Session
     ):
@@ -319,6 +342,17 @@ class TestQuotes:
 
 
 class TestRedemptions:
+    def test_an_unknown_code_refuses_the_order_naming_it(
+        self, client: TestClient, planner, session: Session
+    ):
+        create_promotion(session)
+        session.commit()
+        body = {**cart(SHOES, codes=["nope-code"]), "order_id": "o-unknown"}
+        response = client.post("/api/v1/redemptions", json=body, headers=planner)
+        assert locs(problem(response, 422)) == {("body", "coupon_codes", 0)}
+        retry = {**cart(SHOES), "order_id": "o-unknown"}
+        assert client.post("/api/v1/redemptions", json=retry, headers=planner).status_code == 201
+
     def test_redeem_replays_its_key_and_cancel_gives_back_exactly(
         self, client: TestClient, planner, session: Session
     ):

@@ -291,3 +291,23 @@ class TestOfferIndex:
         index = engine.OfferIndex(offers)
         found = index.touching([line("x", sku="a", merchant=7, category="shoes")])
         assert sorted(o.id for o in found) == [1, 2, 4]
+
+    def test_a_replaced_index_moves_changed_offers_and_leaves_the_old_one_as_it_was(self):
+        before = [
+            offer(1, "percent_off", percent_bp=100, scope={"skus": ["a"]}),
+            offer(2, "percent_off", percent_bp=100, scope={"skus": ["a", "b"]}),
+            offer(3, "percent_off", "platform", percent_bp=100),
+        ]
+        index = engine.OfferIndex(before)
+        moved = offer(2, "percent_off", percent_bp=200, scope={"categories": ["bags"]})
+        added = offer(4, "percent_off", percent_bp=100, scope={"skus": ["b"]})
+        after = index.replaced([before[1], before[2]], [moved, added])
+        cart_a = [line("x", sku="a", category="shoes")]
+        cart_b = [line("y", sku="b", category="bags")]
+        assert sorted(o.id for o in after.touching(cart_a)) == [1]
+        assert sorted((o.id, o.params["percent_bp"]) for o in after.touching(cart_b)) == [
+            (2, 200),
+            (4, 100),
+        ]
+        assert sorted(o.id for o in index.touching(cart_a)) == [1, 2, 3]
+        assert sorted(o.id for o in index.touching(cart_b)) == [2, 3]
