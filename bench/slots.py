@@ -15,7 +15,9 @@ Scenarios:
   tiered  – as simple, plus tier minimums (tail and waist reservations)
             and tier maximums for the head.
 
-Printed per run: seconds (and where they went), status, proven gap, the
+Printed per run: the load average before the run (the machine is shared:
+read every time with it), seconds (the whole `allocate()` call, which the
+time limit bounds) and where they went, status, proven gap, the
 objective and the shortfall against minimums, then the greedy-by-score
 baseline on the same instance (it holds back units for minimums, then
 releases what nobody eligible could fill): its score, its shortfall, how
@@ -26,6 +28,7 @@ applications are run twice: with a 10 s and a 60 s time limit.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -103,6 +106,7 @@ def instance(n_apps: int, scenario: str, seed: int = 11) -> tuple[list[Plan], li
 
 def run(n_apps: int, scenario: str, time_limit: float) -> dict:
     plans, apps = instance(n_apps, scenario)
+    load = os.getloadavg()[0]
     result = allocate(plans, apps, now=datetime.now(UTC), time_limit=time_limit)
     s = result.stats
     began = time.perf_counter()
@@ -112,6 +116,7 @@ def run(n_apps: int, scenario: str, time_limit: float) -> dict:
         "size": n_apps,
         "scenario": scenario,
         "limit": time_limit,
+        "load": f"{load:.2f}",
         "units": s["units_requested"],
         "seconds": s["seconds"],
         "timings": " ".join(f"{k}={v:.2f}" for k, v in s["timings"].items()),
@@ -134,7 +139,7 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     args = parser.parse_args()
     header = (
-        "size", "scenario", "limit", "units", "seconds", "timings", "methods", "status",
+        "size", "scenario", "limit", "load", "units", "seconds", "timings", "methods", "status",
         "gap", "objective", "shortfall", "greedy", "greedy_shortfall", "greedy_below",
         "greedy_seconds",
     )  # fmt: skip

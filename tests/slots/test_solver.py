@@ -345,3 +345,23 @@ class TestAgainstBruteForce:
         assert result.optimal
         assert result.stats["shortfall"] == best_short
         assert result.objective == pytest.approx(-best_score)
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(instances())
+    def test_the_big_model_path_is_exact_too(self, instance):
+        # Relax, round, repair and polish (RINS) before branching: the path
+        # taken above 50,000 requested units, forced here on tiny instances.
+        from app.slots import solver
+
+        p, apps = instance
+        saved = solver.RELAX_FIRST_UNITS
+        solver.RELAX_FIRST_UNITS = 0
+        try:
+            result = allocate([p], apps, now=NOW)
+        finally:
+            solver.RELAX_FIRST_UNITS = saved
+        assert violations(p, apps, granted(result)) == []
+        best_short, best_score = brute_force(p, apps)
+        assert result.optimal
+        assert result.stats["shortfall"] == best_short
+        assert result.objective == pytest.approx(-best_score)
