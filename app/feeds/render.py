@@ -7,7 +7,7 @@ UID, so a calendar app polling an unchanged feed sees the same ETag.
 
 The content lines are written here rather than through icalendar's component
 tree: icalendar 7.3 takes about 2 s for 5,000 items on the 2-core sandbox
-(bench/results/feeds.md), four times the budget, and its calendar factories
+(bench/README.md), four times the budget, and its calendar factories
 would need stable-UID, DTSTAMP, NAME and REFRESH-INTERVAL workarounds anyway
 (standards.md A). The tests parse every shape back with icalendar, ical.js
 and vobject, and check this module's escaping and folding against
