@@ -68,6 +68,16 @@ class PhaseIn(RequestModel):
     ends_at: Instant
 
 
+GateName = Literal["required_tasks", "allocation", "risk"]
+GATE_NAMES: tuple[str, ...] = ("required_tasks", "allocation", "risk")
+_GATES_FIELD = Field(
+    default=None,
+    description="Readiness gates this event's launch checks; name one `false` to turn it "
+    "off (gates left out stay on)",
+    examples=[{"allocation": False}],
+)
+
+
 class EventCreate(RequestModel):
     name: str = Field(min_length=1, max_length=200, examples=["Double 11 2027"])
     timezone: str = Field(default="Asia/Shanghai", max_length=64, examples=["Asia/Shanghai"])
@@ -76,6 +86,7 @@ class EventCreate(RequestModel):
     phases: list[PhaseIn] = Field(default_factory=list, max_length=50)
     launch_mode: LaunchMode = "schedule"
     description: str | None = Field(default=None, max_length=10_000)
+    gates: dict[GateName, bool] | None = _GATES_FIELD
 
 
 class EventUpdate(RequestModel):
@@ -88,6 +99,7 @@ class EventUpdate(RequestModel):
     phases: list[PhaseIn] | None = Field(default=None, max_length=50)
     launch_mode: LaunchMode | None = None
     description: str | None = Field(default=None, max_length=10_000)
+    gates: dict[GateName, bool] | None = _GATES_FIELD
     # Accepted only to answer with a clear 409: status moves by its own verbs.
     status: str | None = None
 
@@ -116,6 +128,7 @@ class EventRead(ResponseModel):
     template_key: str | None
     anchor_date: date | None
     current_phase_key: str | None
+    gates: dict[str, bool] = Field(description="Which readiness gates the launch checks")
     phases: list[PhaseRead]
     created_at: datetime
     updated_at: datetime

@@ -44,6 +44,7 @@ from app.calendar.models import (
 )
 from app.calendar.schemas import (
     FIRST_YEAR,
+    GATE_NAMES,
     LAST_YEAR,
     CalendarEvent,
     CalendarRead,
@@ -241,6 +242,7 @@ def event_read(session: Session, event: Event, phases: list[Phase] | None = None
         template_key=event.template_key,
         anchor_date=event.anchor_date,
         current_phase_key=event.current_phase_key,
+        gates={name: bool((event.gates or {}).get(name, True)) for name in GATE_NAMES},
         phases=[phase_read(p, tz) for p in phases],
         created_at=_local(event.created_at, tz),
         updated_at=_local(event.updated_at, tz),
@@ -457,6 +459,9 @@ def create(session: Session, *, data: EventCreate, actor: Actor) -> Event:
         description=data.description,
         phases=phases,
     )
+    if data.gates:
+        event.gates = dict(data.gates)
+        session.flush()
     _audit(session, actor, "create", "event", event.id, after=event_read(session, event))
     return event
 
@@ -515,6 +520,8 @@ def update(
         event.description = data.description
     if data.launch_mode is not None:
         event.launch_mode = data.launch_mode
+    if "gates" in given:
+        event.gates = {**(event.gates or {}), **(data.gates or {})} if data.gates else None
     if data.timezone is not None:
         event.timezone = data.timezone
     event.starts_at, event.ends_at = starts_at, ends_at

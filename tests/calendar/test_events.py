@@ -431,6 +431,28 @@ class TestLifecycle:
         problem(client.get(f"{EVENTS}/{draft.id}", headers=planner), 404)
 
 
+class TestGates:
+    def test_a_planner_turns_a_readiness_gate_off_for_one_event(
+        self, client: TestClient, planner, session: Session
+    ):
+        event = create_event(session)
+        read = client.get(f"{EVENTS}/{event.id}", headers=planner).json()
+        assert read["gates"] == {"required_tasks": True, "allocation": True, "risk": True}
+        patched = client.patch(
+            f"{EVENTS}/{event.id}", json={"gates": {"allocation": False}}, headers=planner
+        )
+        assert patched.status_code == 200, patched.text
+        assert patched.json()["gates"] == {
+            "required_tasks": True,
+            "allocation": False,
+            "risk": True,
+        }
+        bad = client.patch(
+            f"{EVENTS}/{event.id}", json={"gates": {"vibes": False}}, headers=planner
+        )
+        assert problem(bad, 422)["errors"][0]["loc"][:2] == ["body", "gates"]
+
+
 class TestShift:
     def test_shift_moves_the_event_its_phases_and_its_tasks(
         self, client: TestClient, planner, session: Session
