@@ -32,6 +32,12 @@ from tests.dbs import drop_database, fresh_database, postgres_base_url
 
 BACKENDS = ["sqlite", "postgres"]
 
+# CI replays the same examples every run (a red build must be reproducible);
+# runs elsewhere keep exploring new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("PROMOPLAN_TEST_REQUIRE_POSTGRES") == "1":
+    settings.load_profile("ci")
+
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: takes seconds (live servers, big inputs)")

@@ -25,8 +25,8 @@ optimum. Reserved units that nobody eligible can fill are thus released.
 Determinism: the same input gives the same answer (HiGHS runs with a fixed
 seed). Ties are broken by application time: each unit's objective gets a
 bonus that falls with the application's rank and that sums, over any
-allocation, to less than half of the smallest difference between two
-distinct scores, so it decides only between allocations of equal score.
+allocation, to less than half of the step all scores are multiples of
+(`_score_quantum`), so it decides only between allocations of equal score.
 
 A time-limited run starts from a greedy solution (feasible by construction:
 minimums are soft), so it always has an answer; it reports the gap it proved
@@ -645,13 +645,25 @@ def _build_model(ix: _Index, limits: list[_Limit], mins: list[_Minimum]) -> _Mod
     )
 
 
+def _score_quantum(scores: np.ndarray) -> float:
+    """The step every score is a whole multiple of (1, 0.1, 0.01, ... 1e-6).
+
+    Two allocations' totals then differ by a multiple of it, however the
+    scores combine (3 + 3 against 7 differ by 1, less than the gap between
+    any two scores): the tie-breaking bonus must stay below half of this
+    step, not below half of the smallest gap between two scores.
+    """
+    for digits in range(7):
+        scaled = scores * 10.0**digits
+        if np.all(np.abs(scaled - np.round(scaled)) <= 1e-6 * np.maximum(1.0, np.abs(scaled))):
+            return 10.0**-digits
+    return 1e-6
+
+
 def _objective(ix: _Index) -> np.ndarray:
     """Score per unit plus the tie-breaking bonus for earlier applications."""
     scores = ix.score
-    distinct = np.unique(np.fromiter((a.score for a in ix.apps), dtype=np.float64))
-    gaps = np.diff(distinct)
-    gaps = gaps[gaps > 1e-9]
-    resolution = float(gaps.min()) if gaps.size else 1.0
+    resolution = _score_quantum(np.fromiter((a.score for a in ix.apps), dtype=np.float64))
     total_units = sum(p.capacity * len(p.windows) for p in ix.plans.values()) or 1
     n_apps = max(len(ix.apps), 1)
     rank = ix.app_of.astype(np.float64)

@@ -142,6 +142,14 @@ class TestMerchantCap:
 
 
 class TestAllOrNothing:
+    def test_two_small_scores_do_not_beat_one_larger_through_the_tie_bonus(self):
+        # 3 + 3 for the pair against 7 for the single: totals differ by 1, less
+        # than the gap between the scores; the tie-breaking bonus must not decide.
+        p = plan(1, windows=(D1, D2))
+        apps = [app(1, 3, merchant=1, windows=(D1, D2), aon=True), app(2, 7, merchant=1)]
+        result = allocate([p], apps, now=NOW)
+        assert result.objective == 7 and granted(result) == {(2, D1)}
+
     def test_all_or_nothing_asking_more_than_the_merchant_cap_is_refused_for_the_cap(self):
         # Free units everywhere, but 3 windows all-or-nothing can never fit a cap of 2.
         p = plan(5, windows=(D1, D2, D3), per_merchant_max=2)
