@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from hypothesis import settings
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
