@@ -65,6 +65,7 @@ SYSTEM = Principal(key_id=0, name="system", role=Role.admin)
 
 
 def hash_key(raw: str) -> str:
+    """The stored digest of a random bearer secret (API keys, feed tokens)."""
     return hashlib.sha256(raw.encode()).hexdigest()
 
 

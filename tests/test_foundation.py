@@ -17,17 +17,7 @@ from app.db import SessionDep
 from app.idempotency import IdempotencyDep
 from app.schemas import RequestModel
 from app.versioning import IfMatch, check_version, set_etag
-
-PROBLEM = "application/problem+json"
-
-
-def assert_problem(response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    return body
+from tests.problems import assert_problem
 
 
 class TestAuthentication:

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 from sqlmodel import Session
 
 from app import audit
-from app.auth import Principal
+from app.auth import Principal, hash_key
 from app.calendar import service as calendar_service
 from app.calendar.models import Event
 from app.config import get_settings
@@ -47,10 +47,6 @@ _CACHE_BYTES = 64 * 1024 * 1024  # a year's feed is about 3 MB
 
 
 # --- tokens and URLs --------------------------------------------------------
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def feed_url(token: str) -> str:
@@ -108,7 +104,7 @@ def create(session: Session, *, data: FeedCreate, actor: Principal) -> FeedCreat
         session,
         Feed(
             name=data.name,
-            token_hash=hash_token(token),
+            token_hash=hash_key(token),
             token_hint=token[:TOKEN_HINT_LENGTH],
             event_ids=data.filter.event_ids,
             statuses=data.filter.statuses,
@@ -179,7 +175,7 @@ def get_by_token_or_raise(session: Session, *, token: str) -> Feed:
     tokens alike."""
     feed = None
     if _TOKEN_SHAPE.fullmatch(token):
-        feed = repository.active_by_token_hash(session, hash_token(token))
+        feed = repository.active_by_token_hash(session, hash_key(token))
     if feed is None:
         raise FeedNotFound("no such feed")
     return feed

@@ -14,15 +14,9 @@ from app.audit import AuditRecord
 from app.calendar.models import Event
 from app.errors import Conflict
 from tests.factories import create_event, create_task
+from tests.problems import assert_problem as problem
 
-PROBLEM = "application/problem+json"
 EVENTS = "/api/v1/events"
-
-
-def problem(response, status: int) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    return response.json()
 
 
 def locs(body: dict[str, Any]) -> list[list[Any]]:

@@ -8,12 +8,11 @@ from sqlmodel import Session
 
 from tests.factories import create_event, create_task
 from tests.launches.factories import create_scheduled_event, create_subscription, run_clock
+from tests.problems import assert_problem as problem
 
 
 def assert_problem(response, status: int, slug: str | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
+    body = problem(response, status)
     if slug:
         assert body["type"].endswith("/" + slug), body
     return body

@@ -15,16 +15,10 @@ from sqlmodel import Session
 from app.promotions import service
 from app.promotions.models import PromotionBudget
 from tests.factories import create_event
+from tests.problems import assert_problem as problem
 from tests.promotions.factories import create_codes, create_promotion
 
-PROBLEM = "application/problem+json"
 DURING = datetime(2027, 11, 10, 20, 0, tzinfo=UTC)  # inside create_event's peak phase
-
-
-def problem(response, status: int) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    return response.json()
 
 
 def locs(body: dict) -> set[tuple]:

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from app.audit import AuditRecord
 from app.slots.models import AllocationRun
 from tests.factories import create_event, create_task
+from tests.problems import assert_problem as problem
 from tests.slots.factories import (
     DAY1,
     DAY2,
@@ -26,10 +27,8 @@ API = "/api/v1"
 
 
 def assert_problem(response, status: int, loc: list | None = None) -> dict:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status and body["detail"]
+    body = problem(response, status)
+    assert body["detail"]
     if loc is not None:
         assert loc in [e["loc"] for e in body["errors"]], body
     return body
