@@ -7,13 +7,13 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from app.auth import Writer
 from app.config import get_settings
 from app.db import SessionDep
-from app.errors import ValidationProblem
 from app.launches import service as launches_service
 from app.launches.lifecycle import Trigger
 from app.pagination import Page, PageDep, paginate
@@ -158,14 +158,11 @@ def _parse_message(body: bytes) -> InboundMessage:
     try:
         return InboundMessage.model_validate_json(body)
     except ValidationError as exc:
-        errors = [
-            (
-                ["body", *map(str, e["loc"])],
-                "unknown field" if e["type"] == "extra_forbidden" else e["msg"],
-            )
-            for e in exc.errors()
-        ]
-        raise ValidationProblem(errors) from exc
+        # The shared handler words these like every other body: a 400 for bytes
+        # that are not JSON, a 422 naming the field otherwise.
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from exc
 
 
 @hooks_router.post(

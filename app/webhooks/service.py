@@ -251,9 +251,11 @@ def url_problem(url: str, allowlist: list[str] | None = None) -> str | None:
     if parts.username or parts.password:
         return "the URL must not carry credentials"
     try:
-        parts.port  # noqa: B018 - raises on a bad port
+        port = parts.port
     except ValueError:
-        return "the URL's port is not a number from 0 to 65535"
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        return "the URL's port must be a number from 1 to 65535"
     rules = _allowlist() if allowlist is None else allowlist
     if not rules:
         return None
