@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, update
+from sqlalchemy import Integer, String, Subquery, delete, literal, union_all, update
 from sqlmodel import Session, col, select
 
 from app.calendar.models import Event, Phase, Task, TaskDependency, Template
@@ -214,6 +214,27 @@ def code_taken(session: Session, event_id: int, code: str, *, other_than: int | 
 
 def saved_templates(session: Session) -> list[Template]:
     return list(session.exec(select(Template).order_by(col(Template.key))))
+
+
+def template_listing(builtin_keys: Sequence[str]) -> Subquery:
+    """Rows `(rank, key)` of every template to page through: the built-ins
+    (which live in code) as literal rows ranked in the order given, then the
+    saved ones, ranked after them and ordered by key."""
+    builtins = [
+        select(literal(rank, Integer).label("rank"), literal(key, String).label("key"))
+        for rank, key in enumerate(builtin_keys)
+    ]
+    saved = select(
+        literal(len(builtin_keys), Integer).label("rank"), col(Template.key).label("key")
+    )
+    return union_all(*builtins, saved).subquery("listing")
+
+
+def saved_templates_with_keys(session: Session, keys: Sequence[str]) -> dict[str, Template]:
+    if not keys:
+        return {}
+    statement = select(Template).where(col(Template.key).in_(list(keys)))
+    return {t.key: t for t in session.exec(statement)}
 
 
 def saved_template(session: Session, key: str) -> Template | None:

@@ -289,9 +289,11 @@ def reschedule_tasks(
 
 
 @router.get("/templates", response_model=TemplateList)
-def list_templates(principal: AnyRole, session: SessionDep) -> TemplateList:
-    """The built-in templates (`double11`, `618`) and the saved ones."""
-    return TemplateList(items=service.list_templates(session))
+def list_templates(principal: AnyRole, session: SessionDep, page: PageDep) -> TemplateList:
+    """The built-in templates (`double11`, `618`), then the saved ones by
+    key; paged (`limit`, `cursor`)."""
+    listed = service.list_templates_page(session, page=page)
+    return TemplateList(items=listed.items, next=listed.next)
 
 
 @router.post(

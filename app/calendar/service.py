@@ -390,17 +390,21 @@ def _phases_in(phases: list[PhaseIn], tz: ZoneInfo) -> list[tuple[str, str, date
 
 def _put_phases(
     session: Session, event: Event, phases: list[tuple[str, str, datetime, datetime]]
-) -> None:
+) -> bool:
     """Make the event's phases these, matched by key so that a phase that
-    stays keeps its id and UID (calendar apps track it by UID)."""
+    stays keeps its id and UID (calendar apps track it by UID); whether any
+    phase was added, removed or changed."""
     now = utcnow()
     existing = {p.key: p for p in repository.phases_of(session, event.id or 0)}
     wanted = sorted(phases, key=lambda p: p[2])
-    for key in set(existing) - {p[0] for p in wanted}:
+    removed = set(existing) - {p[0] for p in wanted}
+    changed = bool(removed)
+    for key in removed:
         session.delete(existing[key])
     session.flush()  # free the keys before reusing positions
     for position, (key, name, start, end) in enumerate(wanted):
         phase = existing.get(key)
+        changed = changed or phase is None
         if phase is None:
             session.add(
                 Phase(
@@ -420,7 +424,9 @@ def _put_phases(
         ):
             phase.name, phase.position, phase.starts_at, phase.ends_at = name, position, start, end
             phase.updated_at = now
+            changed = True
     session.flush()
+    return changed
 
 
 def _audit(
@@ -525,9 +531,17 @@ def update(
     if data.timezone is not None:
         event.timezone = data.timezone
     event.starts_at, event.ends_at = starts_at, ends_at
-    if data.phases is not None:
-        _put_phases(session, event, phases)
-    event.updated_at = utcnow()  # also bumps the version when only phases changed
+    # One new version for a change, none for a PATCH that changes nothing:
+    # the event's own fields are stamped before the phases are written (their
+    # flush would otherwise make a version of its own), phases alone after.
+    fields_changed = session.is_modified(event)
+    if fields_changed:
+        event.updated_at = utcnow()
+    phases_changed = data.phases is not None and _put_phases(session, event, phases)
+    if not (fields_changed or phases_changed):
+        return event
+    if not fields_changed:
+        event.updated_at = utcnow()
     session.add(event)
     session.flush()
     after = event_read(session, event)
@@ -773,11 +787,15 @@ def _put_dependencies(session: Session, task: Task, links: list[DependencyIn]) -
             task_id=task.id or 0,
             depends_on_id=link.task_id,
             type=link.type,
-            lag_seconds=int(parse_duration(link.lag).total_seconds()),
+            lag_seconds=_lag_seconds(link),
         )
         for link in links
     )
     session.flush()
+
+
+def _lag_seconds(link: DependencyIn) -> int:
+    return int(parse_duration(link.lag).total_seconds())
 
 
 def _refuse_cycles(session: Session, event_id: int) -> None:
@@ -858,9 +876,14 @@ def update_task(
         if field in given:
             setattr(task, field, getattr(data, field))
     task.kind, task.starts_at, task.ends_at = kind, starts_at, ends_at
+    links_changed = data.depends_on is not None and [
+        (d.task_id, d.type, d.lag_seconds) for d in before.depends_on
+    ] != [(d.task_id, d.type, _lag_seconds(d)) for d in data.depends_on]
+    if not (session.is_modified(task) or links_changed):
+        return task  # a PATCH that changes nothing: no new version, no audit record
     task.updated_at = utcnow()
     _flush_task(session, task)
-    if data.depends_on is not None:
+    if links_changed and data.depends_on is not None:
         _check_dependencies(session, event_id, task_id, data.depends_on)
         _put_dependencies(session, task, data.depends_on)
         _refuse_cycles(session, event_id)
@@ -1070,16 +1093,33 @@ def _template_read(
     )
 
 
-def list_templates(session: Session) -> list[TemplateRead]:
-    builtins = [
-        _template_read(t["key"], t["name"], t["description"], t["body"])
-        for t in builtin_templates().values()
-    ]
-    saved = [
-        _template_read(t.key, t.name, t.description, t.body, version=t.version)
-        for t in repository.saved_templates(session)
-    ]
-    return builtins + saved
+def list_templates_page(session: Session, *, page: PageParams) -> Page[TemplateRead]:
+    """The built-in templates first, in their own order, then the saved ones
+    by key: one keyset over both, so every list pages the same way."""
+    builtins = builtin_templates()
+    listing = repository.template_listing(list(builtins))
+    rows: Page[Any] = paginate(
+        session,
+        select(listing.c.rank, listing.c.key),
+        page,
+        order_by=[listing.c.rank, listing.c.key],
+        key=lambda row: [row.rank, row.key],
+    )
+    keys = [row.key for row in rows.items]
+    saved = repository.saved_templates_with_keys(session, [k for k in keys if k not in builtins])
+    return Page[TemplateRead](
+        items=[
+            template_read(saved[key]) if key in saved else _builtin_read(builtins[key])
+            for key in keys
+        ],
+        next=rows.next,
+    )
+
+
+def _builtin_read(template: dict[str, Any]) -> TemplateRead:
+    return _template_read(
+        template["key"], template["name"], template["description"], template["body"]
+    )
 
 
 def _seconds(offset: Any) -> int:
@@ -1263,7 +1303,7 @@ def _find_template(session: Session, key: str) -> tuple[str, dict[str, Any]]:
     saved = repository.saved_template(session, key)
     if saved is not None:
         return saved.name, saved.body
-    known = [t.key for t in list_templates(session)]
+    known = [*builtin_templates(), *(t.key for t in repository.saved_templates(session))]
     raise TemplateNotFound(f"no template {key!r}; there are: {', '.join(known)}")
 
 

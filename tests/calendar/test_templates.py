@@ -35,6 +35,55 @@ class TestBuiltins:
         assert all(t["builtin"] for t in items[:2])
 
 
+class TestListing:
+    def save(self, client: TestClient, planner, *keys: str) -> None:
+        for key in keys:
+            response = client.post("/api/v1/templates", json=written_out(key=key), headers=planner)
+            assert response.status_code == 201, response.text
+
+    def test_pages_run_through_the_builtins_then_the_saved_ones_by_key(
+        self, client: TestClient, planner, viewer
+    ):
+        self.save(client, planner, "zz-sale", "aa-sale", "mm-sale")
+        for limit in (1, 2, 3, 5, 6):
+            keys, cursor, pages = [], None, 0
+            while True:
+                params: dict[str, Any] = {"limit": limit} | ({"cursor": cursor} if cursor else {})
+                response = client.get("/api/v1/templates", params=params, headers=viewer)
+                assert response.status_code == 200, response.text
+                page = response.json()
+                assert len(page["items"]) <= limit
+                keys += [t["key"] for t in page["items"]]
+                pages += 1
+                cursor = page["next"]
+                if cursor is None:
+                    break
+            assert keys == ["double11", "618", "aa-sale", "mm-sale", "zz-sale"], limit
+            assert pages == -(-5 // limit), limit  # no empty last page
+        first = client.get("/api/v1/templates", headers=viewer).json()
+        assert [t["builtin"] for t in first["items"]] == [True, True, False, False, False]
+        assert first["items"][2]["version"] == 1 and first["next"] is None
+
+    def test_a_saved_template_added_meanwhile_is_not_skipped(
+        self, client: TestClient, planner, viewer
+    ):
+        self.save(client, planner, "bb-sale")
+        page = client.get("/api/v1/templates", params={"limit": 2}, headers=viewer).json()
+        self.save(client, planner, "aa-sale")
+        rest = client.get(
+            "/api/v1/templates", params={"limit": 2, "cursor": page["next"]}, headers=viewer
+        ).json()
+        assert [t["key"] for t in rest["items"]] == ["aa-sale", "bb-sale"]
+
+    def test_a_forged_cursor_is_a_422_naming_it(self, client: TestClient, viewer):
+        for cursor in ("nonsense", "WyJ4IiwieSJd"):  # the second is ["x","y"]
+            body = problem(
+                client.get("/api/v1/templates", params={"cursor": cursor}, headers=viewer), 422
+            )
+            assert locs(body) == [["query", "cursor"]]
+        problem(client.get("/api/v1/templates", params={"limit": 0}, headers=viewer), 422)
+
+
 class TestFromTemplate:
     def test_double11_is_stamped_on_its_anchor_in_shanghai(
         self, client: TestClient, planner, session: Session
