@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Column
+from sqlalchemy import BigInteger, CheckConstraint, Column, Integer
 from sqlmodel import Field, SQLModel
 
 from app.types import JSONColumn, utcnow, version_column
@@ -68,3 +68,20 @@ class Feed(SQLModel, table=True):
             "teams": self.teams,
             "include": self.include,
         }
+
+
+class FeedEventStamp(SQLModel, table=True):
+    """How many times each event's part of the plan has changed.
+
+    Database triggers (migration 0006) add one for every row inserted,
+    updated or deleted in `event`, `phase` and `task`, whoever writes it, so
+    no writer can forget to. Rows are never decremented nor deleted (there is
+    no foreign key: a row outlives its event), so the sum over any set of
+    events grows with every committed change to them: equal sums mean
+    nothing changed. Feeds answer most polls from that sum alone.
+    """
+
+    __tablename__ = "feed_event_stamp"
+
+    event_id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    changes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, func, or_, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.feeds.models import Feed
+from app.feeds.models import Feed, FeedEventStamp
 
 
 def add(session: Session, feed: Feed) -> Feed:
@@ -62,3 +62,22 @@ def record_content(session: Session, feed: Feed, content_hash: str, now: datetim
     set_committed_value(feed, "content_hash", stored_hash)
     set_committed_value(feed, "content_changed_at", stored_at)
     return stored_at
+
+
+# Built once: this runs on every poll, and building and caching a statement
+# cost more than running it. Through the connection, not the ORM session,
+# for the same reason: it reads one number.
+_EVERY_EVENTS_CHANGES = select(func.coalesce(func.sum(FeedEventStamp.changes), 0))
+_SOME_EVENTS_CHANGES = _EVERY_EVENTS_CHANGES.where(
+    col(FeedEventStamp.event_id).in_(bindparam("event_ids", expanding=True))
+)
+
+
+def plan_changes(session: Session, event_ids: list[int] | None) -> int:
+    """How many changes the plan of these events (None: of every event
+    there is or was) has seen: it grows with every committed change."""
+    connection = session.connection()
+    if event_ids is None:
+        return int(connection.execute(_EVERY_EVENTS_CHANGES).scalar_one())
+    found = connection.execute(_SOME_EVENTS_CHANGES, {"event_ids": event_ids})
+    return int(found.scalar_one())

@@ -73,6 +73,11 @@ class ZoneRule:
     dst_start: DateRule | None = None
     dst_end: DateRule | None = None
 
+    def __hash__(self) -> int:
+        # Equal rules share their tzid; hashing every field each time a
+        # cache is asked cost more than the lookups it saves.
+        return hash(self.tzid)
+
     @property
     def has_dst(self) -> bool:
         return self.dst_start is not None
@@ -93,13 +98,7 @@ class ZoneRule:
 
     def offset_at(self, instant: datetime) -> timedelta:
         """The UTC offset this rule gives at an aware instant."""
-        if not self.has_dst:
-            return self.std_offset
-        offset = self.std_offset
-        for at, new in _changes_around(self, instant.year):
-            if at <= instant:
-                offset = new
-        return offset
+        return _year_facts(self, instant.year).offset_at(instant)
 
     def instants_for(self, wall: datetime) -> list[datetime]:
         """Every instant a naive wall time can mean under this rule: two when
@@ -112,12 +111,6 @@ class ZoneRule:
             if self.offset_at(instant) == offset:
                 found.append(instant)
         return sorted(found)
-
-
-@lru_cache(maxsize=4096)
-def _changes_around(rule: ZoneRule, year: int) -> list[tuple[datetime, timedelta]]:
-    # The year before too: southern zones are in daylight time on 1 January.
-    return rule.transitions(year - 1) + rule.transitions(year)
 
 
 _OFFSET = r"[+-]?\d{1,3}(?::\d{2}){0,2}"
@@ -210,25 +203,52 @@ def fits_rule(instant: datetime, rule: ZoneRule, local: datetime | None = None) 
     second.) `local` is the instant in the real zone, when already known.
 
     Same answer as `rule.instants_for(wall) == [instant]`, without building
-    candidates: this runs for every timed value of every feed."""
-    offset = rule.offset_at(instant)
-    if rule.has_dst and _in_repeated_hour(rule, instant):
+    candidates: this runs for every timed value of every feed, so what
+    depends only on the year is worked out once per year."""
+    facts = _year_facts(rule, instant.year)
+    if facts.is_repeated(instant):
         return False
     if local is None:
         local = instant.astimezone(ZoneInfo(rule.tzid))
-    return local.utcoffset() == offset
+    return local.utcoffset() == facts.offset_at(instant)
 
 
-def _in_repeated_hour(rule: ZoneRule, instant: datetime) -> bool:
-    """Whether the wall time at `instant` also occurs at another instant:
-    within `shift` on either side of a change that sets clocks back."""
-    for at, new in _changes_around(rule, instant.year) + rule.transitions(instant.year + 1):
+@dataclass(frozen=True)
+class _YearFacts:
+    """What a rule says about one year, worked out once."""
+
+    std_offset: timedelta
+    # The offset changes from the year before on, in order: southern zones
+    # are in daylight time on 1 January.
+    changes: tuple[tuple[datetime, timedelta], ...]
+    # [begins, ends) windows whose wall times also occur at another instant:
+    # within `shift` on either side of a change that sets clocks back.
+    repeated: tuple[tuple[datetime, datetime], ...]
+
+    def offset_at(self, instant: datetime) -> timedelta:
+        offset = self.std_offset
+        for at, new in self.changes:
+            if at <= instant:
+                offset = new
+        return offset
+
+    def is_repeated(self, instant: datetime) -> bool:
+        return any(begins <= instant < ends for begins, ends in self.repeated)
+
+
+@lru_cache(maxsize=4096)
+def _year_facts(rule: ZoneRule, year: int) -> _YearFacts:
+    if not rule.has_dst:
+        return _YearFacts(rule.std_offset, (), ())
+    changes = rule.transitions(year - 1) + rule.transitions(year)
+    repeated = []
+    for at, new in changes + rule.transitions(year + 1):
         old = rule.std_offset if new == rule.dst_offset else rule.dst_offset
         assert old is not None
         shift = old - new
-        if shift > timedelta(0) and at - shift <= instant < at + shift:
-            return True
-    return False
+        if shift > timedelta(0):
+            repeated.append((at - shift, at + shift))
+    return _YearFacts(rule.std_offset, tuple(changes), tuple(repeated))
 
 
 def _fmt_offset(offset: timedelta) -> str:
