@@ -61,5 +61,9 @@ class NotYourMerchant(Forbidden):
     slug, title = "not-your-merchant", "A merchant key acts only for its own merchant"
 
 
+class LockConflict(Conflict):
+    slug, title = "lock-conflict", "The lock would break a limit of the slot plan"
+
+
 class SlotPlanConflict(Conflict):
     slug, title = "slot-plan-conflict", "The plan change would orphan applications"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -91,6 +91,14 @@ def applications_of(session: Session, event_id: int) -> list[SlotApplication]:
         col(SlotApplication.created_at), col(SlotApplication.id)
     )
     return list(session.exec(statement))
+
+
+def applications_by_ids(session: Session, ids: Collection[int]) -> list[SlotApplication]:
+    if not ids:
+        return []
+    statement = select(SlotApplication).where(col(SlotApplication.id).in_(list(ids)))
+    order = (col(SlotApplication.created_at), col(SlotApplication.id))
+    return list(session.exec(statement.order_by(*order)))
 
 
 def application(session: Session, application_id: int) -> SlotApplication | None:

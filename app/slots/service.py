@@ -26,6 +26,7 @@ from app.slots.errors import (
     DuplicateSlotPlan,
     DuplicateSlotType,
     EventClosed,
+    LockConflict,
     LockNotFound,
     MerchantNotFound,
     NotYourMerchant,
@@ -389,16 +390,19 @@ def update_slot_plan(
     _validate_plan(windows, set(event_days(event)), merged.capacity or 0, slot_type, merged)
     removed = set(plan.windows) - {w.isoformat() for w in windows}
     if removed:
-        asked = [
-            a.id
+        asking = [
+            a
             for a in repository.applications_of(session, event_id)
             if a.slot_type_id == plan.slot_type_id and removed & set(a.windows)
         ]
+        asked = [a.id for a in asking]
         if asked:
+            # Name only the removed windows that applications ask for.
+            wanted = sorted(removed & {w for a in asking for w in a.windows})
             raise SlotPlanConflict(
-                f"{len(asked)} application(s) ask for {', '.join(sorted(removed))}; "
-                "keep those windows",
+                f"{len(asked)} application(s) ask for {', '.join(wanted)}; keep those windows",
                 application_ids=asked[:50],
+                windows=wanted,
             )
     plan.windows = [w.isoformat() for w in windows]
     plan.capacity = merged.capacity or 0
@@ -554,8 +558,11 @@ def get_application_or_raise(
 
 
 def _solver_input(
-    session: Session, event_id: int
+    session: Session, event_id: int, extra_lock: solver.Lock | None = None
 ) -> tuple[list[solver.Plan], list[solver.Application], list[solver.Lock], dict[int, str]]:
+    """The event's plans, applications and locks as the solver takes them.
+    With `extra_lock` (a lock about to be made), only the locked
+    applications are loaded: enough to check the locks against the plans."""
     plans = repository.plans_of(session, event_id)
     types = repository.slot_types_by_ids(session, [p.slot_type_id for p in plans])
     codes = {type_id: t.code for type_id, t in types.items()}
@@ -570,7 +577,16 @@ def _solver_input(
         )
         for p in plans
     ]
-    applications = repository.applications_of(session, event_id)
+    locks = [
+        solver.Lock(application_id=lock.application_id, window=lock.window_date)
+        for lock in repository.locks_of(session, event_id)
+    ]
+    if extra_lock is None:
+        applications = repository.applications_of(session, event_id)
+    else:
+        locks.append(extra_lock)
+        locked = {lock.application_id for lock in locks}
+        applications = repository.applications_by_ids(session, locked)
     tiers = merchant_tiers(session, merchant_ids=[a.merchant_id for a in applications])
     solver_apps = [
         solver.Application(
@@ -586,10 +602,6 @@ def _solver_input(
         )
         for rank, a in enumerate(applications)
         if a.slot_type_id in codes
-    ]
-    locks = [
-        solver.Lock(application_id=lock.application_id, window=lock.window_date)
-        for lock in repository.locks_of(session, event_id)
     ]
     return solver_plans, solver_apps, locks, codes
 
@@ -822,6 +834,7 @@ def create_lock(session: Session, *, event_id: int, data: LockCreate, actor: Pri
         )
     if repository.lock_for(session, application.id or 0, data.window) is not None:
         raise DuplicateLock(f"application {application.id} is already locked on {data.window}")
+    _refuse_locks_over_limits(session, event_id, application.id or 0, data.window)
     lock = SlotLock(
         event_id=event_id,
         application_id=application.id or 0,
@@ -844,6 +857,24 @@ def create_lock(session: Session, *, event_id: int, data: LockCreate, actor: Pri
         after=lock_read(lock),
     )
     return lock
+
+
+def _refuse_locks_over_limits(
+    session: Session, event_id: int, application_id: int, window: date
+) -> None:
+    """Locks are kept whatever the scores, so a lock that would put more
+    locked units in a window than its capacity (or a quota's `max`, or a
+    merchant's cap) allows is refused now rather than at the next run."""
+    plans, apps, locks, _codes = _solver_input(
+        session, event_id, solver.Lock(application_id=application_id, window=window)
+    )
+    try:
+        solver.check_locks(plans, apps, locks)
+    except solver.AllocationInputError as exc:
+        raise LockConflict(
+            f"application {application_id} cannot be locked on {window}: {exc}",
+            errors=[{"loc": loc, "msg": msg} for loc, msg in exc.problems],
+        ) from exc
 
 
 def delete_lock(

@@ -234,6 +234,20 @@ class TestSlotPlanUpdates:
                           headers=planner)  # fmt: skip
         assert ok.status_code == 200 and ok.json()["windows"] == ["2027-11-11"]
 
+    def test_the_409_names_only_the_windows_applications_ask_for(
+        self, client, session, planner, event
+    ):
+        slot_type = create_slot_type(session)
+        create_slot_plan(session, event_id=event.id, slot_type=slot_type,
+                         windows=[DAY1, DAY2, DAY3])  # fmt: skip
+        create_application(session, event_id=event.id, merchant=create_merchant(session),
+                           slot_type=slot_type, windows=[DAY2])  # fmt: skip
+        r = client.patch(self.url(event, slot_type), json={"windows": ["2027-11-10"]},
+                         headers=planner)  # fmt: skip
+        body = assert_problem(r, 409)
+        assert body["detail"] == "1 application(s) ask for 2027-11-11; keep those windows"
+        assert body["windows"] == ["2027-11-11"]
+
     def test_an_unknown_plan_is_404(self, client, session, planner, event):
         slot_type = create_slot_type(session)
         assert_problem(client.get(self.url(event, slot_type), headers=planner), 404)
@@ -512,17 +526,43 @@ class TestLocks:
         assert_problem(r, 404)
         assert_problem(client.delete(url, headers=planner), 422, ["query", "application_id"])
 
-    def test_locks_that_break_capacity_make_the_run_a_409(self, client, session, planner, world):
-        event, slot_type, head, tail = world
+    def test_a_lock_beyond_the_window_capacity_is_a_409_naming_the_window(
+        self, client, session, planner, world
+    ):
+        event, slot_type, head, tail = world  # 2 units a day
         third = create_merchant(session, categories=["food"])
         url = f"{API}/events/{event.id}/locks"
+        statuses = []
         for merchant in (head, tail, third):
             app = create_application(session, event_id=event.id, merchant=merchant,
                                      slot_type=slot_type)  # fmt: skip
-            client.post(url, json={"application_id": app.id, "window": "2027-11-10"},
-                        headers=planner)  # fmt: skip
+            r = client.post(url, json={"application_id": app.id, "window": "2027-11-10"},
+                            headers=planner)  # fmt: skip
+            statuses.append(r.status_code)
+        assert statuses == [201, 201, 409]
+        body = assert_problem(r, 409)
+        assert body["detail"] == (
+            f"application {app.id} cannot be locked on 2027-11-10: 3 locked units break the "
+            f"capacity limit of 2 ({slot_type.code} on 2027-11-10)"
+        )
+        assert len(client.get(url, headers=planner).json()["items"]) == 2
+        assert run(client, event.id, planner).status_code == 201
+
+    def test_locks_that_a_smaller_capacity_breaks_make_the_run_a_409(
+        self, client, session, planner, world
+    ):
+        event, slot_type, head, tail = world
+        url = f"{API}/events/{event.id}/locks"
+        for merchant in (head, tail):
+            app = create_application(session, event_id=event.id, merchant=merchant,
+                                     slot_type=slot_type)  # fmt: skip
+            r = client.post(url, json={"application_id": app.id, "window": "2027-11-10"},
+                            headers=planner)  # fmt: skip
+            assert r.status_code == 201, r.text
+        plan_url = f"{API}/events/{event.id}/slot-plans/{slot_type.code}"
+        assert client.patch(plan_url, json={"capacity": 1}, headers=planner).status_code == 200
         body = assert_problem(run(client, event.id, planner), 409)
-        assert "capacity" in body["detail"]
+        assert f"capacity limit of 1 ({slot_type.code} on 2027-11-10)" in body["detail"]
 
 
 class TestOnePublishedRun:

@@ -4,6 +4,7 @@ brute-force optimum."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -20,6 +21,8 @@ from app.slots.solver import (
     Plan,
     Quota,
     allocate,
+    check_locks,
+    plain_greedy,
 )
 
 NOW = datetime(2027, 11, 1, tzinfo=UTC)
@@ -373,3 +376,70 @@ class TestAgainstBruteForce:
         assert result.optimal
         assert result.stats["shortfall"] == best_short
         assert result.objective == pytest.approx(-best_score)
+
+
+# --- refusal details around locks, the lock check, the baselines -----------------
+
+
+class TestLockDetails:
+    def test_outscored_names_the_lowest_score_that_won_without_a_lock(self):
+        # Capacity 2: a lock at 1 and a win at 9; the 5 lost to the 9, not to the 1.
+        apps = [app(1, 9), app(2, 1), app(3, 5)]
+        result = allocate([plan(2)], apps, [Lock(2, D1)], now=NOW)
+        assert granted(result) == {(1, D1), (2, D1)}
+        [refusal] = result.refusals
+        assert refusal.reason == "outscored"
+        assert "lowest winning score was 9 (yours: 5)" in refusal.detail
+        assert "the other 1 are locked by a planner" in refusal.detail
+
+    def test_a_window_all_locked_is_a_capacity_refusal_naming_the_locks(self):
+        result = allocate([plan(1)], [app(1, 9), app(2, 1)], [Lock(2, D1)], now=NOW)
+        [refusal] = result.refusals
+        assert refusal.reason == "capacity"
+        assert (
+            refusal.detail == "all 1 banner units open to you on 2027-11-10 are locked by a planner"
+        )
+
+    def test_locks_beyond_capacity_name_the_window(self):
+        with pytest.raises(AllocationInputError) as caught:
+            check_locks([plan(1)], [app(1, 9), app(2, 1)], [Lock(1, D1), Lock(2, D1)])
+        assert caught.value.problems == [
+            (["locks"], "2 locked units break the capacity limit of 1 (banner on 2027-11-10)")
+        ]
+        check_locks([plan(2)], [app(1, 9), app(2, 1)], [Lock(1, D1), Lock(2, D1)])  # they fit
+
+
+class TestPlainGreedy:
+    def test_it_ignores_minimums_then_evicts_the_lowest_winner_to_repair_them(self):
+        p = plan(2, tier_quotas={"tail": Quota(min=1)})
+        apps = [app(1, 90, tier="head"), app(2, 80, tier="head"), app(3, 5, tier="tail")]
+        assert plain_greedy([p], apps) == {
+            "score": 170.0,
+            "shortfall": 1,
+            "repaired_score": 95.0,
+            "repaired_shortfall": 0,
+        }
+
+
+class TestSameAnswersAsBeforeTheVectorisedIndex:
+    """Differential: the whole answer (status, objective, every assignment
+    and refusal with its detail) on seeded benchmark instances, against the
+    digest the solver gave before its index, model and explanations were
+    rewritten with numpy (recorded at 03:01 UTC, Nov 22 2026)."""
+
+    @pytest.mark.parametrize(
+        ("size", "scenario", "digest"),
+        [
+            (1000, "nested", "7a959e929e71bc83"),
+            (10000, "nested", "bfbb6d8c34335bd4"),
+            (1000, "simple", "7cbc2e7c8d3c3594"),
+            (1000, "tiered", "2570aa83f2841ec5"),
+        ],
+    )
+    def test_the_answer_is_unchanged(self, size, scenario, digest):
+        from bench.slots import instance
+
+        plans, apps = instance(size, scenario)
+        result = allocate(plans, apps, now=datetime(2027, 1, 1, tzinfo=UTC), time_limit=60)
+        answer = (result.status, result.objective, result.assignments, result.refusals)
+        assert hashlib.sha256(repr(answer).encode()).hexdigest()[:16] == digest
