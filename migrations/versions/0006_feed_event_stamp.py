@@ -79,9 +79,16 @@ def create_triggers() -> None:
                 )
             )
         for table, column in COUNTED.items():
+            # Deferred to COMMIT: an immediate trigger would lock the count
+            # row in the middle of a transaction, so two writers taking the
+            # event's rows in different orders (a shift against a task PATCH,
+            # a launch against a PATCH that locks its event) would deadlock
+            # instead of one of them failing its version check.
             op.execute(
-                f"CREATE TRIGGER {_trigger_name(table)} AFTER INSERT OR UPDATE OR DELETE "
-                f"ON {table} FOR EACH ROW EXECUTE FUNCTION feed_event_stamp_by_{column}()"
+                f"CREATE CONSTRAINT TRIGGER {_trigger_name(table)} "
+                f"AFTER INSERT OR UPDATE OR DELETE ON {table} "
+                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW "
+                f"EXECUTE FUNCTION feed_event_stamp_by_{column}()"
             )
         return
     # SQLite: row triggers, one per operation.
