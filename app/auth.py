@@ -3,21 +3,34 @@
 Keys are random, shown once, and stored as SHA-256 digests: they carry 256
 bits of entropy, so a slow password hash would add latency to every request
 without adding safety.
+
+A key found valid is trusted, in this process, for `auth_cache_seconds`
+without asking the database again: the lookup (a pooled connection, a
+transaction, a query) cost more than most requests' own work. Revoking a
+key evicts it here at once (and again when the revocation commits); another
+process stops accepting it within that bound. Unknown keys are never
+remembered, so a new key works at once everywhere.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy import event
 from sqlmodel import Field, Session, SQLModel, select
+from starlette.concurrency import run_in_threadpool
 
-from app.db import SessionDep
+from app.config import get_settings
+from app.db import get_session
 from app.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationProblem
 from app.types import utcnow
 
@@ -126,6 +139,7 @@ def revoke_key(session: Session, *, key_id: int) -> ApiKey:
         key.revoked_at = utcnow()
         session.add(key)
         session.flush()
+        _distrust(session, key.key_hash)
     return key
 
 
@@ -134,20 +148,91 @@ def _active_admins(session: Session) -> int:
     return len(list(session.exec(statement)))
 
 
-def principal_for(session: Session, raw: str) -> Principal | None:
-    key = session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(raw))).first()
+# digest → (principal, monotonic time until which it is trusted)
+_trusted: dict[str, tuple[Principal, float]] = {}
+_MAX_TRUSTED = 10_000  # more distinct keys than this in one window: start over
+
+
+def _trusted_principal(digest: str) -> Principal | None:
+    """The key's principal while it is trusted, else None: look it up.
+
+    When the trust runs out, the request that notices it looks the key up
+    and requests arriving meanwhile go on trusting it: were they all to look
+    it up at once, on SQLite they would queue for the write lock. A key the
+    lookup does not find valid is forgotten at once (`_look_up`)."""
+    entry = _trusted.get(digest)
+    if entry is None:
+        return None
+    now = time.monotonic()
+    if now < entry[1]:
+        return entry[0]
+    _trusted[digest] = (entry[0], now + get_settings().auth_cache_seconds)
+    return None
+
+
+def _trust(digest: str, principal: Principal) -> None:
+    seconds = get_settings().auth_cache_seconds
+    if seconds <= 0:
+        return
+    if len(_trusted) >= _MAX_TRUSTED:
+        _trusted.clear()
+    _trusted[digest] = (principal, time.monotonic() + seconds)
+
+
+def _distrust(session: Session, digest: str) -> None:
+    """Forget a key now, and again once the session commits: a request that
+    read the key before the revocation committed may have trusted it since."""
+    _trusted.pop(digest, None)
+    event.listen(session, "after_commit", lambda _s: _trusted.pop(digest, None), once=True)
+
+
+def _principal_by_digest(session: Session, digest: str) -> Principal | None:
+    key = session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first()
     if key is None or key.revoked_at is not None:
         return None
     assert key.id is not None
     return Principal(key_id=key.id, name=key.name, role=Role(key.role), merchant_id=key.merchant_id)
 
 
-def authenticate(request: Request, session: SessionDep) -> Principal:
+def _look_up(session: Session, digest: str) -> Principal | None:
+    principal = _principal_by_digest(session, digest)
+    if principal is not None:
+        _trust(digest, principal)
+    else:
+        _trusted.pop(digest, None)
+    return principal
+
+
+def principal_for(session: Session, raw: str) -> Principal | None:
+    """Who the raw key belongs to, if it is valid (a trusted key without a query)."""
+    digest = hash_key(raw)
+    return _trusted_principal(digest) or _look_up(session, digest)
+
+
+@contextmanager
+def request_session(request: Request) -> Iterator[Session]:
+    """The session `SessionDep` gives (its dependency overrides included),
+    made only when a request needs it: a route on the event loop that often
+    needs none saves the two thread-pool hops of a generator dependency."""
+    provider = request.app.dependency_overrides.get(get_session, get_session)
+    with contextmanager(provider)() as session:
+        yield session
+
+
+def _look_up_for(request: Request, digest: str) -> Principal | None:
+    with request_session(request) as session:
+        return _look_up(session, digest)
+
+
+async def authenticate(request: Request) -> Principal:
+    # On the event loop: a trusted key needs no thread, no session and no query.
     header = request.headers.get("authorization", "")
     scheme, _, raw = header.partition(" ")
-    if scheme.lower() != "bearer" or not raw.strip():
+    raw = raw.strip()
+    if scheme.lower() != "bearer" or not raw:
         raise Unauthorized("send an API key as `Authorization: Bearer <key>`")
-    principal = principal_for(session, raw.strip())
+    digest = hash_key(raw)
+    principal = _trusted_principal(digest) or await run_in_threadpool(_look_up_for, request, digest)
     if principal is None:
         raise Unauthorized("the API key is unknown or revoked")
     request.state.principal = principal
@@ -157,7 +242,7 @@ def authenticate(request: Request, session: SessionDep) -> Principal:
 def require_roles(*roles: Role):
     allowed = frozenset(roles)
 
-    def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
         if principal.role not in allowed:
             raise Forbidden(
                 f"the {principal.role.value} role may not do this; "

@@ -32,6 +32,13 @@ class Settings(BaseSettings):
         description="Requests inside the app at once (the rest queue); keep it below the "
         "thread pool (40) and the database pool (3 × db_pool_size)",
     )
+    auth_cache_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="A key found valid is trusted this long without asking the database "
+        "again; revoking it in this process ends that at once, in others within this bound "
+        "(0 = look up every request)",
+    )
     instance_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}",
         description="Names this replica in job runs and leases",
@@ -43,6 +50,16 @@ class Settings(BaseSettings):
     # Promotions
     risk_floor_bp: int = Field(
         default=7000, description="Never more than this many basis points off (7000 = 70 %)"
+    )
+    quote_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="A quote trusts this process's promotion cache this long before reading "
+        "the freshness token again: a change committed by another process reaches quotes "
+        "here within this bound; one made here, at once (0 = check every quote)",
+    )
+    warm_quote_cache: bool = Field(
+        default=True, description="Load the promotion cache in the background at start-up"
     )
     # Launches and webhooks
     scheduler_enabled: bool = Field(default=True, description="Run the transition clock")

@@ -23,6 +23,8 @@ from app.observability import (
     RequestContextMiddleware,
     configure_logging,
 )
+from app.promotions import service as promotions_service
+from app.promotions.router import quote_router
 from app.promotions.router import router as promotions_router
 from app.schemas import problem_responses
 from app.slots.router import router as slots_router
@@ -39,6 +41,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging(settings.log_level, settings.log_json)
     if settings.scheduler_enabled:
         clock.start(app)
+    if settings.warm_quote_cache:
+        promotions_service.warm_quote_cache()
     try:
         yield
     finally:
@@ -53,6 +57,7 @@ def api_router() -> APIRouter:
         responses=problem_responses(401, 403, 422),
     )
     for router in (
+        quote_router,
         admin.router,
         calendar_router,
         slots_router,

@@ -93,6 +93,29 @@ def _route_template(scope: Scope) -> str:
     return getattr(route, "path", None) or "unmatched"
 
 
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return value
+    return None
+
+
+# (method, route, status) → its counter and latency series: `labels()` takes
+# a lock and builds a key on every call, a dict lookup does not.
+_series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+def _observe(method: str, route: str, status: int, elapsed: float) -> None:
+    series = _series.get((method, route, status))
+    if series is None:
+        series = _series[method, route, status] = (
+            REQUESTS.labels(method, route, str(status)),
+            LATENCY.labels(method, route),
+        )
+    series[0].inc()
+    series[1].observe(elapsed)
+
+
 class RequestContextMiddleware:
     """Request id in and out, access log, metrics, and the last-resort 500."""
 
@@ -103,22 +126,18 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        incoming = (_header(scope, b"x-request-id") or b"").decode("latin-1")
         request_id = incoming if 0 < len(incoming) <= 128 else uuid.uuid4().hex
         token = _request_id.set(request_id)
         started = time.perf_counter()
         status = {"code": 500, "sent": False}
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 status["sent"] = True
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-request-id", request_id.encode("latin-1")),
-                ]
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
         try:
@@ -136,23 +155,26 @@ class RequestContextMiddleware:
                 )
                 await response(scope, receive, send_with_id)
         finally:
-            route_label = _route_template(scope)
             elapsed = time.perf_counter() - started
-            REQUESTS.labels(scope["method"], route_label, str(status["code"])).inc()
-            LATENCY.labels(scope["method"], route_label).observe(elapsed)
-            log.info(
-                "%s %s %s",
-                scope["method"],
-                scope["path"],
-                status["code"],
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status["code"],
-                    "duration_ms": round(elapsed * 1000, 2),
-                },
-            )
+            _observe(scope["method"], _route_template(scope), status["code"], elapsed)
+            if log.isEnabledFor(logging.INFO):  # skip building the record when it is not kept
+                log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status["code"],
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status["code"],
+                        "duration_ms": round(elapsed * 1000, 2),
+                    },
+                )
             _request_id.reset(token)
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class BodySizeLimitMiddleware:
@@ -166,15 +188,9 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        from app.errors import problem_response
-
-        too_large = problem_response(
-            413,
-            "payload-too-large",
-            "Request body too large",
-            f"the request body is larger than {self.max_bytes} bytes",
-        )
         if b"%00" in scope.get("query_string", b""):
+            from app.errors import problem_response
+
             await problem_response(
                 400,
                 "bad-request",
@@ -182,15 +198,11 @@ class BodySizeLimitMiddleware:
                 "the query string must not contain NUL (%00) characters",
             )(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
+        declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await too_large(scope, receive, send)
+            await self._too_large(scope, receive, send)
             return
         received = 0
-
-        class _TooLarge(Exception):
-            pass
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -216,7 +228,17 @@ class BodySizeLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except _TooLarge:
             if not started:
-                await too_large(scope, receive, send)
+                await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from app.errors import problem_response
+
+        await problem_response(
+            413,
+            "payload-too-large",
+            "Request body too large",
+            f"the request body is larger than {self.max_bytes} bytes",
+        )(scope, receive, send)
 
 
 class AdmissionMiddleware:

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 BP = 10_000  # basis points in a whole
 
@@ -202,21 +202,24 @@ def split_largest_remainder(total: int, weights: Mapping[str, int]) -> dict[str,
     if total <= 0 or whole <= 0:
         return {}
     shares: dict[str, int] = {}
-    remainders: list[tuple[int, str]] = []
+    remainders: list[tuple[int, str]] = []  # (-remainder, key): sorted, largest first
     for key, weight in positive.items():
         share, rest = divmod(total * weight, whole)
         shares[key] = share
-        remainders.append((rest, key))
+        remainders.append((-rest, key))
     left = total - sum(shares.values())
-    # Largest remainders first; ties by key so the split is deterministic.
-    for _rest, key in sorted(remainders, key=lambda r: (-r[0], r[1]))[:left]:
-        shares[key] += 1
+    if left:
+        # Largest remainders first; ties by key so the split is deterministic.
+        remainders.sort()
+        for _rest, key in remainders[:left]:
+            shares[key] += 1
     return {k: v for k, v in shares.items() if v}
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """One promotion computed over one group of line amounts."""
+class Outcome(NamedTuple):
+    """One promotion computed over one group of line amounts (a named tuple:
+    a quote makes one per promotion it touches, and a tuple is the cheapest
+    immutable record to make)."""
 
     amount: int
     lines: dict[str, int]
@@ -251,12 +254,21 @@ def compute(
     raise ValueError(f"unknown kind {offer.kind!r}")
 
 
+def _rising(tiers: Sequence[Mapping[str, Any]]) -> bool:
+    last = None
+    for tier in tiers:
+        if last is not None and tier["min"] < last:
+            return False
+        last = tier["min"]
+    return True
+
+
 def threshold_off(params: Mapping[str, Any], base: int) -> tuple[int, int | None]:
     """满减: (amount off, how far below the first step when none is reached)."""
     if "tiers" in params:
         tiers = params["tiers"]
         # Validated tiers rise already; sort only what does not.
-        if any(tiers[i]["min"] < tiers[i - 1]["min"] for i in range(1, len(tiers))):
+        if not _rising(tiers):
             tiers = sorted(tiers, key=lambda t: t["min"])
         off = None
         for tier in tiers:
@@ -567,16 +579,20 @@ def _item_stage(cart, offers, applied, not_applied, code_of) -> None:
         else:
             outcomes[offer.id] = outcome
     # Each line keeps the largest share; on a tie, the lowest promotion id.
-    best: dict[str, tuple[int, int]] = {}
+    best_share: dict[str, int] = {}
+    best_id: dict[str, int] = {}
     for oid, outcome in outcomes.items():
         for lid, share in outcome.lines.items():
-            if share > 0 and (share, -oid) > best.get(lid, (0, 0)):
-                best[lid] = (share, -oid)
+            if share <= 0:
+                continue
+            held = best_share.get(lid, 0)
+            if share > held or (share == held and oid < best_id[lid]):
+                best_share[lid] = share
+                best_id[lid] = oid
     winners: dict[int, dict[str, int]] = {}
     for lid in cart.lines:
-        if lid in best:
-            share, neg_id = best[lid]
-            winners.setdefault(-neg_id, {})[lid] = share
+        if lid in best_id:
+            winners.setdefault(best_id[lid], {})[lid] = best_share[lid]
     for oid in outcomes:
         if oid in winners:
             split = winners[oid]
@@ -603,8 +619,17 @@ def _best_of(cart: _Cart, offers: list[Offer], only=None) -> tuple[Offer | None,
         outcome = compute(offer, group, cart.lines)
         results[offer.id] = (outcome, group)
         return (offer if outcome.amount > 0 else None), results
+    # Rivals filed under one key alone cover the same lines: with no line
+    # claimed, they share one group (covered lists are shared per key).
+    shared: dict[int, dict[str, int]] = {}
     for offer in offers:
-        group = cart.group(offer, only)
+        if cart.claimed or not offer.scope.by_key_alone:
+            group = cart.group(offer, only)
+        else:
+            covered = cart.covered(offer)
+            group = shared.get(id(covered))
+            if group is None:
+                group = shared[id(covered)] = cart.group(offer, only)
         outcome = compute(offer, group, cart.lines, split=False)
         results[offer.id] = (outcome, group)
         if outcome.amount > 0 and (winner is None or outcome.amount > results[winner.id][0].amount):

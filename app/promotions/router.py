@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from app.auth import AnyRole, Writer
+from app.auth import AnyRole, Writer, request_session
 from app.db import SessionDep
 from app.idempotency import IdempotencyDep
 from app.pagination import Page, PageDep
@@ -30,6 +30,9 @@ from app.schemas import problem_responses
 from app.versioning import IfMatch, set_etag
 
 router = APIRouter(tags=["promotions"])
+# The storefront's hot path, included ahead of every other /api/v1 router:
+# each route tried before it costs a few microseconds of matching.
+quote_router = APIRouter(tags=["promotions"])
 
 # Ids are 32-bit in the database: a larger one is a 422, not a driver error.
 PromotionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -176,18 +179,20 @@ def promotion_risk(promotion_id: PromotionId, session: SessionDep, principal: An
     return service.risk(session, promotion_id=promotion_id)
 
 
-@router.post("/quote", response_model=QuoteRead, summary="Price a cart (consumes nothing)")
-async def quote(data: QuoteRequest, session: SessionDep, principal: AnyRole) -> Response:
-    # The hot path: on the event loop, since with the promotions cached a
-    # quote is one primary-key read (the cache's freshness token), a few
-    # more only for the promotions it touches that have budgets, customer
-    # limits or events, and the engine. Refreshing the cache after a change
-    # may read many rows: that goes to the thread pool. The body is built
-    # from the engine's values without a second validation.
-    cache = service.fresh_snapshot(session)
-    if cache is None:
-        cache = await run_in_threadpool(service.snapshot, session)
-    body = service.quote_json(session, data=data, cache=cache)
+@quote_router.post("/quote", response_model=QuoteRead, summary="Price a cart (consumes nothing)")
+async def quote(data: QuoteRequest, request: Request, principal: AnyRole) -> Response:
+    # The hot path, on the event loop: with the promotions cached and
+    # trusted, a quote reads the database only for what moves per order
+    # (budgets with limits, customer limits, codes, events) of the
+    # promotions it touches, often nothing. Checking the cache's token (once
+    # a trust period) and refreshing it go to the thread pool: on SQLite the
+    # read waits for the write lock, which must not stall the event loop.
+    # The body is built from the engine's values without a second validation.
+    with request_session(request) as session:
+        cache = service.trusted_snapshot(session)
+        if cache is None:
+            cache = await run_in_threadpool(service.snapshot, session)
+        body = service.quote_json(session, data=data, cache=cache)
     return Response(body, media_type="application/json")
 
 

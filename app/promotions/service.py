@@ -16,14 +16,21 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import io
+import logging
 import secrets
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pydantic_core
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -31,6 +38,7 @@ from app import audit
 from app.auth import Principal
 from app.calendar import service as calendar_service
 from app.config import get_settings
+from app.db import session_scope
 from app.errors import ValidationProblem
 from app.gates import GateResult
 from app.pagination import Page, PageParams, paginate
@@ -72,6 +80,8 @@ from app.promotions.schemas import (
 from app.slots import service as slots_service
 from app.types import as_utc, utcnow
 from app.versioning import check_version
+
+log = logging.getLogger("promoplan.promotions")
 
 DEFAULT_TZ = "Asia/Shanghai"
 # Easy to read aloud: no 0/O, no 1/I. 32 symbols, 5 random bits each.
@@ -240,6 +250,7 @@ def create(
         context, data.event_id, data.phase, data.starts_at, data.ends_at
     )
     _check_rule(data.kind, data.level, data.params, data.currency, data.coupon, scope)
+    _check_merchants(session, scope)
     budget = data.budget
     promotion = Promotion(
         name=data.name,
@@ -267,7 +278,7 @@ def create(
         )
     )
     repository.replace_scope_keys(session, promotion.id, scope_keys(scope))
-    repository.bump_generation(session)
+    _changed(session)
     session.flush()
     _guard_risk(session, context, promotion, force)
     audit.record(
@@ -308,6 +319,8 @@ def update(
     _check_rule(
         promotion.kind, promotion.level, params, promotion.currency, promotion.coupon, scope
     )
+    if "scope" in given:  # merchants gone since do not block other changes
+        _check_merchants(session, scope)
     promotion.phase, promotion.starts_at, promotion.ends_at = phase, starts, ends
     promotion.params, promotion.scope = params, scope
     if data.name is not None:
@@ -321,7 +334,7 @@ def update(
     promotion.updated_at = utcnow()
     session.add(promotion)
     repository.replace_scope_keys(session, promotion.id, scope_keys(scope))
-    repository.bump_generation(session)
+    _changed(session)
     session.flush()
     _guard_risk(session, context, promotion, force)
     audit.record(
@@ -377,7 +390,7 @@ def delete(
         )
     before = to_read(session, promotion)
     session.delete(promotion)
-    repository.bump_generation(session)
+    _changed(session)
     session.flush()
     audit.record(
         session,
@@ -442,6 +455,18 @@ def _check_rule(kind, level, params, currency, coupon, scope) -> None:
     errors = engine.check_rule(kind, level, params, currency, coupon, engine.Scope.from_dict(scope))
     if errors:
         raise ValidationProblem([(["body", *loc], msg) for loc, msg in errors])
+
+
+def _check_merchants(session: Session, scope: dict[str, Any]) -> None:
+    """A scope names merchants that exist: a typo would otherwise make a
+    promotion that silently never applies."""
+    named = sorted(set(scope.get("merchants") or ()))
+    known = slots_service.merchant_tiers(session, merchant_ids=named)
+    missing = [m for m in named if m not in known]
+    if missing:
+        raise ValidationProblem(
+            f"no merchant {', '.join(str(m) for m in missing)}", loc=["body", "scope", "merchants"]
+        )
 
 
 # --- risk -------------------------------------------------------------------------
@@ -624,7 +649,7 @@ def quote(session: Session, *, data: QuoteRequest) -> QuoteRead:
     one primary-key read); what changes per order (budget counters, customer
     usage, codes, events) is read from the database for the promotions the
     cart touches."""
-    priced = _price_cached(session, data, snapshot(session))
+    priced = _price_cached(session, data, trusted_snapshot(session) or snapshot(session))
     return _quote_read(data.currency, priced)
 
 
@@ -692,6 +717,13 @@ class _Cached:
     row: Any  # the promotion as a plain, read-only row
     offer: engine.Offer  # as priced when nothing per-quote blocks it
     limited: bool  # its budget has a limit: read the counters per quote
+    # The row's facts a quote reads, copied out of the row once (a row's
+    # attribute access costs more than a slot's).
+    ends_at: datetime | None
+    event_id: int | None
+    # Nothing read per quote can change its offer (no event, no budget limit,
+    # no customer limit): the cached offer prices as it is.
+    static: bool
 
 
 def _cached(row: Any, limited: bool) -> _Cached:
@@ -707,7 +739,8 @@ def _cached(row: Any, limited: bool) -> _Cached:
         ends_at=row.ends_at,
         name=row.name,
     )
-    return _Cached(row, offer, limited)
+    static = row.event_id is None and not limited and not row.per_customer
+    return _Cached(row, offer, limited, row.ends_at, row.event_id, static)
 
 
 class _Snapshot:
@@ -723,6 +756,8 @@ class _Snapshot:
         index: dict[str, engine.OfferIndex],
     ) -> None:
         self.token, self.by_id, self.stamps, self.index = token, by_id, stamps, index
+        # Until then (time.monotonic()) quotes use it without reading the token.
+        self.trusted_until = 0.0
         # Whether any scope names merchant tiers (else a quote need not look them up).
         self.tiered = any(e.offer.scope.tiers is not None for e in by_id.values())
 
@@ -767,40 +802,150 @@ class _Snapshot:
         return cls(token, by_id, stamps, index)
 
 
-_snapshots: dict[str, _Snapshot] = {}
+_snapshots: dict[Any, _Snapshot] = {}
 _reload = threading.Lock()
+# Bumped whenever this process changes a promotion: a token read before the
+# bump cannot make a cache trusted after it.
+_epoch = 0
+_CHANGING = "promotions.changing"
 
 
-def _cache_key(session: Session) -> str:
+def _cache_key(session: Session) -> Any:
     bind = session.get_bind()
-    return str(getattr(bind, "engine", bind).url)
+    return getattr(bind, "engine", bind).url
+
+
+def _distrust_caches() -> None:
+    global _epoch
+    _epoch += 1
+    for snap in tuple(_snapshots.values()):
+        snap.trusted_until = 0.0
+
+
+def _changed(session: Session) -> None:
+    """A promotion changes in this transaction: a new token for every
+    process, and this process reads the token again on every quote until
+    the transaction ends (then once more: it may have committed)."""
+    repository.bump_generation(session)
+    _distrust_caches()
+    session.info[_CHANGING] = True
+    if not event.contains(session, "after_transaction_end", _transaction_ended):
+        event.listen(session, "after_transaction_end", _transaction_ended)
+
+
+def _transaction_ended(session: Session, transaction: Any) -> None:
+    if transaction.parent is None and session.info.pop(_CHANGING, None):
+        _distrust_caches()
+
+
+def _may_vouch(session: Session) -> bool:
+    """Whether what this session reads is what every other session reads
+    once it ends: not while it changes promotions itself, nor when it is
+    bound to a connection whose outer transaction it does not control."""
+    return not session.info.get(_CHANGING) and isinstance(session.bind, Engine)
+
+
+def _vouch(session: Session, snap: _Snapshot, epoch: int) -> None:
+    """Trust `snap` for `quote_cache_seconds` without reading the token."""
+    if epoch == _epoch and _may_vouch(session):
+        snap.trusted_until = time.monotonic() + get_settings().quote_cache_seconds
+
+
+def trusted_snapshot(session: Session) -> _Snapshot | None:
+    """The cache when it is trusted for this session (no query), else None:
+    then `snapshot` checks its token (one primary-key read) or refreshes it.
+
+    When the trust merely runs out, the quote that notices it is the one to
+    check, and quotes arriving meanwhile go on with the cache: were they all
+    to check at once, on SQLite they would queue for the write lock, each
+    waiting out the busy handler's back-off (hundreds of ms every period).
+    A cache distrusted by a change made here is checked by every quote."""
+    current = _snapshots.get(_cache_key(session))
+    if current is None or not _may_vouch(session):
+        return None
+    now = time.monotonic()
+    if current.trusted_until > now:
+        return current
+    if current.trusted_until > 0.0:  # ran out (a change here sets it to 0)
+        current.trusted_until = now + get_settings().quote_cache_seconds
+    return None
 
 
 def fresh_snapshot(session: Session) -> _Snapshot | None:
     """The cache when it is fresh for this session (one primary-key read),
     else None: then `snapshot` refreshes it (which may read many rows)."""
     current = _snapshots.get(_cache_key(session))
-    if current is not None and current.token == repository.generation_token(session):
-        return current
-    return None
+    if current is None:
+        return None
+    epoch = _epoch
+    if current.token != repository.generation_token(session):
+        return None
+    _vouch(session, current, epoch)
+    return current
 
 
 def snapshot(session: Session) -> _Snapshot:
     """The cache for the session's database, refreshed first when the token
     the session reads is not the one it was loaded at."""
-    key = _cache_key(session)
-    token = repository.generation_token(session)
-    current = _snapshots.get(key)
-    if current is not None and current.token == token:
+    current = fresh_snapshot(session)
+    if current is not None:
         return current
+    key = _cache_key(session)
     with _reload:  # one refresh at a time; the others then find it done
+        epoch = _epoch
+        token = repository.generation_token(session)
         current = _snapshots.get(key)
-        if current is None or current.token != token:
+        if current is None:
+            with _cycle_collection_paused():
+                current = _Snapshot.load(session, token, None)
+            if len(current.by_id) >= FREEZE_FROM:
+                gc.freeze()
+            _snapshots[key] = current
+        elif current.token != token:
             # The token is read before the rows, so the rows are at least
             # as new as the label (a newer label then refreshes again).
             current = _Snapshot.load(session, token, current)
             _snapshots[key] = current
+        _vouch(session, current, epoch)
         return current
+
+
+# A first load makes a dozen long-lived objects per promotion. Meanwhile the
+# cyclic garbage collector would walk the growing heap again and again (half
+# the load time at 100,000 promotions), and afterwards every full collection
+# would walk all of them (0.7 s at 100,000: a pause for every request in
+# flight). So it is paused during the first load, and a big cache is then
+# moved out of its sight (gc.freeze: what is frozen is still freed by
+# reference counting when a refresh replaces it; the cache holds no cycles).
+FREEZE_FROM = 10_000
+
+
+@contextmanager
+def _cycle_collection_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def warm_quote_cache() -> threading.Thread:
+    """Load the quote cache in a background thread (at start-up), so that the
+    first customer does not wait for it: a quote meanwhile waits for this
+    load instead of starting its own."""
+
+    def load() -> None:
+        try:
+            with session_scope() as session:
+                snapshot(session)
+        except Exception:  # an unmigrated or unreachable database: quotes load it later
+            log.warning("could not warm the quote cache", exc_info=True)
+
+    thread = threading.Thread(target=load, name="warm-quote-cache", daemon=True)
+    thread.start()
+    return thread
 
 
 def _price_cached(session: Session, data: QuoteRequest, snap: _Snapshot) -> _Priced:
@@ -832,11 +977,12 @@ def _price_cached(session: Session, data: QuoteRequest, snap: _Snapshot) -> _Pri
     if index is not None:
         # Automatic promotions filed under the cart's keys whose own window
         # has not ended (future ones stay: "not active yet"), by id.
-        for offer in sorted(index.touching(lines), key=lambda o: o.id):
-            entry = snap.by_id[offer.id]
-            ends = entry.row.ends_at
+        by_id = snap.by_id
+        for offer_id in sorted(o.id for o in index.touching(lines)):
+            entry = by_id[offer_id]
+            ends = entry.ends_at
             if ends is None or ends > at:
-                chosen[offer.id] = entry
+                chosen[offer_id] = entry
     wanted = sorted({c.promotion_id for c in code_rows.values()} - chosen.keys())
     late = [pid for pid in wanted if pid not in snap.by_id]
     fetched = {r.id: _cached(r, True) for r in repository.promotions_by_ids(session, late)}
@@ -844,24 +990,24 @@ def _price_cached(session: Session, data: QuoteRequest, snap: _Snapshot) -> _Pri
         entry = snap.by_id.get(pid) or fetched.get(pid)
         if entry is not None:
             chosen[pid] = entry
-    evented = [pid for pid, e in chosen.items() if e.row.event_id is not None]
+    evented = [pid for pid, e in chosen.items() if e.event_id is not None]
     if evented:
         alive = repository.existing_ids(session, evented)
         for pid in evented:
             if pid not in alive:
                 del chosen[pid]
-    budgets = repository.budgets_of(session, [pid for pid, e in chosen.items() if e.limited])
-    limited = [pid for pid, e in chosen.items() if e.row.per_customer]
+    dynamic = [e for e in chosen.values() if not e.static]
+    budgets = repository.budgets_of(session, [e.row.id for e in dynamic if e.limited])
+    limited = [e.row.id for e in dynamic if e.row.per_customer]
     used = repository.customer_usage(session, data.customer_id, limited)
     context = _Context(session)
     offers = []
     for pid, entry in chosen.items():
-        row = entry.row
-        if row.event_id is None and pid not in budgets and not row.per_customer:
-            offers.append(entry.offer)  # nothing per quote can change it
+        if entry.static:
+            offers.append(entry.offer)
             continue
         starts, ends, blocked, detail = _offer_state(
-            row, context, preview=preview, budget=budgets.get(pid), used=used.get(pid, 0)
+            entry.row, context, preview=preview, budget=budgets.get(pid), used=used.get(pid, 0)
         )
         offers.append(
             dataclasses.replace(

@@ -11,6 +11,7 @@ from app.auth import SYSTEM
 from app.promotions import service
 from app.promotions.models import Promotion
 from app.promotions.schemas import CodesCreate, PromotionCreate
+from app.slots.models import Merchant
 
 _counter = itertools.count(1)
 
@@ -34,3 +35,13 @@ def create_codes(session: Session, promotion: Promotion, count: int = 1, **overr
     data = CodesCreate.model_validate({"count": count, **overrides})
     service.generate_codes(session, promotion_id=promotion.id, data=data, actor=SYSTEM)
     return [c.code for c in service.repository.iter_codes(session, promotion.id)]
+
+
+def create_merchant(session: Session, **overrides: Any) -> Merchant:
+    """A head-tier shop: store promotions must name merchants that exist."""
+    merchant = Merchant(
+        **{"name": f"Shop {next(_counter)}", "tier": "head", "categories": ["shoes"], **overrides}
+    )
+    session.add(merchant)
+    session.flush()
+    return merchant

@@ -16,7 +16,7 @@ from app.promotions import service
 from app.promotions.models import PromotionBudget
 from tests.factories import create_event
 from tests.problems import assert_problem as problem
-from tests.promotions.factories import create_codes, create_promotion
+from tests.promotions.factories import create_codes, create_merchant, create_promotion
 
 DURING = datetime(2027, 11, 10, 20, 0, tzinfo=UTC)  # inside create_event's peak phase
 
@@ -47,6 +47,11 @@ def cart(*lines, codes=(), best=False, customer="c1", **extra):
 
 
 SHOES = ("SKU-1", 1, "shoes", 30000, 1)
+
+
+def sold_by(merchant_id: int, line: tuple = SHOES) -> tuple:
+    """`line` sold by another merchant."""
+    return (line[0], merchant_id, *line[2:])
 
 
 class TestPromotionRules:
@@ -106,6 +111,11 @@ class TestPromotionRules:
             ({"starts_at": "2027-12-01T00:00:00"}, ("body", "starts_at")),
             ({"colour": "red"}, ("body", "colour")),
             ({"currency": "cny"}, ("body", "currency")),
+            ({"currency": "XYZ"}, ("body", "currency")),
+            (
+                {"level": "store", "scope": {"merchants": [2**31 - 1]}},
+                ("body", "scope", "merchants"),
+            ),
         ],
     )
     def test_nonsense_is_refused_naming_the_field(
@@ -122,6 +132,32 @@ class TestPromotionRules:
         }
         response = client.post("/api/v1/promotions", json=body, headers=planner)
         assert loc in locs(problem(response, 422))
+
+    def test_an_unknown_currency_or_merchant_is_named(
+        self, client: TestClient, planner, session: Session
+    ):
+        shop = create_merchant(session)
+        session.commit()
+        body = {"name": "x", "kind": "percent_off", "level": "store", "params": {"percent_bp": 100}}
+        unknown = {**body, "scope": {"merchants": [shop.id, 2**31 - 2, 2**31 - 1]}}
+        refused = problem(client.post("/api/v1/promotions", json=unknown, headers=planner), 422)
+        assert refused["errors"] == [
+            {"loc": ["body", "scope", "merchants"], "msg": f"no merchant {2**31 - 2}, {2**31 - 1}"}
+        ]
+        made = client.post(
+            "/api/v1/promotions", json={**body, "scope": {"merchants": [shop.id]}}, headers=planner
+        )
+        assert made.status_code == 201, made.text
+        moved = client.patch(
+            f"/api/v1/promotions/{made.json()['id']}",
+            json={"scope": {"merchants": [2**31 - 1]}},
+            headers=planner,
+        )
+        assert locs(problem(moved, 422)) == {("body", "scope", "merchants")}
+        xyz = problem(
+            client.post("/api/v1/quote", json=cart(SHOES, currency="XYZ"), headers=planner), 422
+        )
+        assert locs(xyz) == {("body", "currency")} and "ISO 4217" in xyz["errors"][0]["msg"]
 
     def test_a_naive_window_is_read_in_the_events_zone(
         self, client: TestClient, planner, session: Session
@@ -284,13 +320,14 @@ class TestQuotes:
     def test_best_picks_the_cheaper_combination_and_says_why_not_the_other(
         self, client: TestClient, viewer, session: Session
     ):
+        shop = create_merchant(session)
         big = create_promotion(
             session,
             kind="amount_off",
             level="store",
             coupon=True,
             params={"amount": 2000},
-            scope={"merchants": [1]},
+            scope={"merchants": [shop.id]},
         )
         small = create_promotion(
             session,
@@ -298,7 +335,7 @@ class TestQuotes:
             level="store",
             coupon=True,
             params={"amount": 500},
-            scope={"merchants": [1]},
+            scope={"merchants": [shop.id]},
         )
         plat = create_promotion(
             session,
@@ -309,7 +346,7 @@ class TestQuotes:
         )
         codes = [create_codes(session, p)[0] for p in (big, small, plat)]
         session.commit()
-        line = ("SKU-9", 1, "tv", 101000, 1)
+        line = ("SKU-9", shop.id, "tv", 101000, 1)
         plain = client.post("/api/v1/quote", json=cart(line, codes=codes), headers=viewer).json()
         assert plain["discount"] == 2000  # the big store coupon leaves 99000: no platform
         best = client.post(
@@ -333,6 +370,15 @@ class TestQuotes:
         assert ("body", "lines", 0, "unit_price") in locs(
             problem(client.post("/api/v1/quote", json=negative, headers=viewer), 422)
         )
+        nul = cart(("S\u0000", 1, "c", 100, 1))
+        assert ("body", "lines", 0, "sku") in locs(
+            problem(client.post("/api/v1/quote", json=nul, headers=viewer), 422)
+        )
+        extra = cart(SHOES)
+        extra["lines"][0]["colour"] = "red"
+        assert ("body", "lines", 0, "colour") in locs(
+            problem(client.post("/api/v1/quote", json=extra, headers=viewer), 422)
+        )
 
 
 class TestRedemptions:
@@ -350,18 +396,19 @@ class TestRedemptions:
     def test_redeem_replays_its_key_and_cancel_gives_back_exactly(
         self, client: TestClient, planner, session: Session
     ):
+        shop = create_merchant(session)
         promo = create_promotion(
             session,
             kind="amount_off",
             level="store",
             coupon=True,
             params={"amount": 1000},
-            scope={"merchants": [1]},
+            scope={"merchants": [shop.id]},
             budget={"max_redemptions": 5, "total_amount": 5000, "per_customer": 1},
         )
         (code,) = create_codes(session, promo, uses_per_code=1)
         session.commit()
-        body = {**cart(SHOES, codes=[code]), "order_id": "o-1"}
+        body = {**cart(sold_by(shop.id), codes=[code]), "order_id": "o-1"}
         key = {**planner, "Idempotency-Key": "k-1"}
         first = client.post("/api/v1/redemptions", json=body, headers=key)
         assert first.status_code == 201, first.text
@@ -412,6 +459,7 @@ class TestRedemptions:
     def test_per_customer_limit_and_order_reuse(
         self, client: TestClient, planner, session: Session
     ):
+        shop = create_merchant(session)
         create_promotion(session, budget={"per_customer": 1})
         coupon = create_promotion(
             session,
@@ -419,7 +467,7 @@ class TestRedemptions:
             level="store",
             coupon=True,
             params={"amount": 1000},
-            scope={"merchants": [1]},
+            scope={"merchants": [shop.id]},
             budget={"per_customer": 1},
         )
         (code,) = create_codes(session, coupon)
@@ -428,7 +476,7 @@ class TestRedemptions:
         def post(order, customer, codes=()):
             return client.post(
                 "/api/v1/redemptions",
-                json={**cart(SHOES, customer=customer, codes=codes), "order_id": order},
+                json={**cart(sold_by(shop.id), customer=customer, codes=codes), "order_id": order},
                 headers=planner,
             )
 

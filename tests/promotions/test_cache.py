@@ -7,6 +7,7 @@ PostgreSQL. No timing: every step waits for its commit, then quotes once.
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -15,12 +16,13 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from app import auth
-from app.db import build_engine, session_scope
+from app.config import get_settings
+from app.db import build_engine, engine_for, session_scope
 from app.promotions import repository, service
 from app.promotions.schemas import PromotionUpdate, QuoteRequest, RedemptionCreate
 from tests.factories import create_event
 from tests.live import LiveServer
-from tests.promotions.factories import create_promotion
+from tests.promotions.factories import create_merchant, create_promotion
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +62,12 @@ class TestChangesFromAnotherProcess:
             with session_scope(engine) as session:
                 _key, raw = auth.create_key(session, name="storefront", role="viewer")
                 first = create_promotion(session, params={"percent_bp": 1000})
-            with LiveServer(live_db) as server, httpx.Client(base_url=server.base_url) as client:
+            # Every quote reads the token: a change elsewhere is seen at once.
+            fresh = {"PROMOPLAN_QUOTE_CACHE_SECONDS": "0"}
+            with (
+                LiveServer(live_db, **fresh) as server,
+                httpx.Client(base_url=server.base_url) as client,
+            ):
                 headers = {"Authorization": f"Bearer {raw}"}
 
                 def quote(**extra) -> dict:
@@ -203,16 +210,18 @@ class TestCacheInProcess:
         try:
             with session_scope(engine) as session:
                 event = create_event(session, status="live")
+                shop = create_merchant(session)
                 create_promotion(session, params={"percent_bp": 1500}, scope={"skus": ["SKU-1"]})
                 create_promotion(
                     session, kind="threshold", level="store",
-                    params={"tiers": [{"min": 20000, "off": 3000}]}, scope={"merchants": [1]},
+                    params={"tiers": [{"min": 20000, "off": 3000}]}, scope={"merchants": [shop.id]},
                 )  # fmt: skip
                 create_promotion(
                     session, event_id=event.id, phase="peak", kind="amount_off",
                     level="platform", params={"amount": 900}, budget={"per_customer": 1},
                 )  # fmt: skip
-            data = QuoteRequest.model_validate(_cart(at=DURING.isoformat()))
+            line = {**_cart()["lines"][0], "merchant_id": shop.id}
+            data = QuoteRequest.model_validate(_cart(at=DURING.isoformat(), lines=[line]))
             with session_scope(engine) as session:
                 cached = service.quote(session, data=data)
                 body = service.quote_json(session, data=data, cache=service.snapshot(session))
@@ -248,5 +257,240 @@ class TestCacheInProcess:
                     _cart(lines=[{**_cart()["lines"][0], "category": "bags"}])
                 )
                 assert service.quote(session, data=moved).discount == 3000
+        finally:
+            engine.dispose()
+
+
+def _change_behind_this_process(engine, promotion_id: int, percent_bp: int) -> None:
+    """What a change committed by another process looks like from here: the
+    rows and the token move, and nothing in this process hears of it."""
+    with session_scope(engine) as session:
+        session.execute(
+            text("UPDATE promotion SET params = :params, version = version + 1 WHERE id = :id"),
+            {"params": f'{{"percent_bp": {percent_bp}}}', "id": promotion_id},
+        )
+        repository.bump_generation(session)
+
+
+class TestTrustedCache:
+    """Quotes trust the cache for `quote_cache_seconds` without reading the
+    token: changes made in this process are seen at once, changes made by
+    another process once the bound has passed (here: never, it is an hour)."""
+
+    @pytest.fixture
+    def trust_an_hour(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(get_settings(), "quote_cache_seconds", 3600.0)
+
+    def test_a_change_elsewhere_waits_for_the_bound_one_here_does_not(
+        self, live_db: str, trust_an_hour
+    ):
+        engine = build_engine(live_db)
+        data = QuoteRequest.model_validate(_cart())
+        try:
+            with session_scope(engine) as session:
+                promo = create_promotion(session, params={"percent_bp": 1000})
+            with session_scope(engine) as session:
+                assert service.quote(session, data=data).discount == 3000
+            _change_behind_this_process(engine, promo.id, 2000)
+            with session_scope(engine) as session:  # trusted: the token is not read
+                assert service.quote(session, data=data).discount == 3000
+            with session_scope(engine) as session:  # a change made here
+                other = create_promotion(
+                    session, kind="amount_off", level="platform", params={"amount": 100}
+                )
+            with session_scope(engine) as session:  # reloads: both changes are seen
+                priced = service.quote(session, data=data)
+                assert {a.promotion_id: a.amount for a in priced.applied} == {
+                    promo.id: 6000,
+                    other.id: 100,
+                }
+        finally:
+            engine.dispose()
+
+    def test_when_trust_runs_out_one_quote_checks_and_the_others_go_on(
+        self, live_db: str, trust_an_hour
+    ):
+        engine = build_engine(live_db)
+        data = QuoteRequest.model_validate(_cart())
+        try:
+            with session_scope(engine) as session:
+                promo = create_promotion(session, params={"percent_bp": 1000})
+            with session_scope(engine) as session:
+                assert service.quote(session, data=data).discount == 3000
+                cache = service.trusted_snapshot(session)
+            _change_behind_this_process(engine, promo.id, 2000)
+            cache.trusted_until = 1.0  # the hour is over
+            with session_scope(engine) as session:
+                assert service.trusted_snapshot(session) is None  # this one checks...
+                assert service.trusted_snapshot(session) is cache  # ...the others go on
+                assert service.snapshot(session) is not cache  # the check finds the change
+                assert service.quote(session, data=data).discount == 6000
+        finally:
+            engine.dispose()
+
+    def test_without_a_bound_every_quote_reads_the_token(self, live_db: str, monkeypatch):
+        monkeypatch.setattr(get_settings(), "quote_cache_seconds", 0.0)
+        engine = build_engine(live_db)
+        data = QuoteRequest.model_validate(_cart())
+        try:
+            with session_scope(engine) as session:
+                promo = create_promotion(session, params={"percent_bp": 1000})
+            with session_scope(engine) as session:
+                assert service.quote(session, data=data).discount == 3000
+            _change_behind_this_process(engine, promo.id, 2000)
+            with session_scope(engine) as session:
+                assert service.quote(session, data=data).discount == 6000
+        finally:
+            engine.dispose()
+
+    def test_a_rolled_back_change_is_never_trusted(self, live_db: str, trust_an_hour):
+        engine = build_engine(live_db)
+        data = QuoteRequest.model_validate(_cart())
+        try:
+            with session_scope(engine) as session:
+                assert service.quote(session, data=data).discount == 0
+            # Quoted inside the transaction that makes the change, on an
+            # engine-bound session, then rolled back.
+            with pytest.raises(RuntimeError), session_scope(engine) as session:
+                create_promotion(session, params={"percent_bp": 5000})
+                assert service.quote(session, data=data).discount == 15000
+                raise RuntimeError("roll back")
+            with session_scope(engine) as session:
+                assert service.quote(session, data=data).discount == 0
+        finally:
+            engine.dispose()
+
+    def test_redemptions_price_from_the_database_not_the_trusted_cache(
+        self, live_db: str, trust_an_hour
+    ):
+        engine = build_engine(live_db)
+        order = {**_cart(), "order_id": "o-1", "customer_id": "c9"}
+        try:
+            with session_scope(engine) as session:
+                promo = create_promotion(session, params={"percent_bp": 1000})
+            with session_scope(engine) as session:
+                assert service.quote(session, data=QuoteRequest.model_validate(_cart())).discount
+            _change_behind_this_process(engine, promo.id, 2000)
+            with session_scope(engine) as session:
+                redemption = service.redeem(session, data=RedemptionCreate.model_validate(order))
+                assert service.redemption_read(redemption).discount == 6000
+        finally:
+            engine.dispose()
+
+    def test_the_cache_is_warmed_in_the_background(self, live_db: str, monkeypatch):
+        engine = build_engine(live_db)
+        try:
+            with session_scope(engine) as session:
+                create_promotion(session)
+                token = repository.generation_token(session)
+            monkeypatch.setattr(get_settings(), "database_url", live_db)
+            service.warm_quote_cache().join(timeout=60)
+            with session_scope() as session:  # the configured database, as `serve` uses
+                warmed = service._snapshots[service._cache_key(session)]
+            assert warmed.token == token
+        finally:
+            engine.dispose()
+            engine_for(live_db).dispose()
+
+
+class TestFirstLoad:
+    def test_a_big_first_load_is_frozen_out_of_the_cycle_collector(self, live_db: str, monkeypatch):
+        """A first load pauses the cyclic collector and freezes a big cache
+        (here: "big" is one promotion); a refresh freezes nothing more."""
+        monkeypatch.setattr(service, "FREEZE_FROM", 1)
+        engine = build_engine(live_db)
+        data = QuoteRequest.model_validate(_cart())
+        frozen = gc.get_freeze_count()
+        try:
+            with session_scope(engine) as session:
+                create_promotion(session)
+            with session_scope(engine) as session:
+                assert service.quote(session, data=data).discount == 3000
+            assert gc.get_freeze_count() > frozen and gc.isenabled()
+            frozen = gc.get_freeze_count()
+            with session_scope(engine) as session:
+                create_promotion(session, kind="amount_off", level="platform", params={"amount": 1})
+            with session_scope(engine) as session:
+                assert service.quote(session, data=data).discount == 3001
+            assert gc.get_freeze_count() <= frozen  # (frozen objects freed since count down)
+        finally:
+            gc.unfreeze()
+            engine.dispose()
+
+
+class TestTrustedKeys:
+    """An API key found valid is trusted for `auth_cache_seconds` without a
+    query: revoked here, it stops at once; revoked by another process, once
+    the bound has passed."""
+
+    def test_a_key_revoked_elsewhere_works_until_the_bound_one_revoked_here_stops(
+        self, live_db: str, monkeypatch
+    ):
+        monkeypatch.setattr(get_settings(), "auth_cache_seconds", 3600.0)
+        engine = build_engine(live_db)
+        try:
+            with session_scope(engine) as session:
+                auth.create_key(session, name="admin", role="admin")
+                key, raw = auth.create_key(session, name="storefront", role="viewer")
+            with session_scope(engine) as session:
+                assert auth.principal_for(session, raw).key_id == key.id
+            with session_scope(engine) as session:  # revoked behind this process's back
+                session.execute(
+                    text("UPDATE api_key SET revoked_at = created_at WHERE id = :id"),
+                    {"id": key.id},
+                )
+            with session_scope(engine) as session:
+                assert auth.principal_for(session, raw).key_id == key.id  # trusted still
+            with session_scope(engine) as session:
+                session.execute(
+                    text("UPDATE api_key SET revoked_at = NULL WHERE id = :id"), {"id": key.id}
+                )
+            with session_scope(engine) as session:
+                auth.revoke_key(session, key_id=key.id)  # revoked here
+            with session_scope(engine) as session:
+                assert auth.principal_for(session, raw) is None
+        finally:
+            engine.dispose()
+
+    def test_when_trust_runs_out_one_request_looks_the_key_up_and_forgets_it_if_revoked(
+        self, live_db: str, monkeypatch
+    ):
+        monkeypatch.setattr(get_settings(), "auth_cache_seconds", 3600.0)
+        engine = build_engine(live_db)
+        try:
+            with session_scope(engine) as session:
+                key, raw = auth.create_key(session, name="storefront", role="viewer")
+            with session_scope(engine) as session:
+                assert auth.principal_for(session, raw).key_id == key.id
+            with session_scope(engine) as session:  # revoked behind this process's back
+                session.execute(
+                    text("UPDATE api_key SET revoked_at = created_at WHERE id = :id"),
+                    {"id": key.id},
+                )
+            digest = auth.hash_key(raw)
+            auth._trusted[digest] = (auth._trusted[digest][0], 1.0)  # the hour is over
+            assert auth._trusted_principal(digest) is None  # this request looks it up...
+            assert auth._trusted_principal(digest).key_id == key.id  # ...the others go on
+            with session_scope(engine) as session:
+                assert auth._look_up(session, digest) is None  # its lookup: revoked
+            assert auth._trusted_principal(digest) is None  # and forgotten at once
+        finally:
+            engine.dispose()
+
+    def test_without_a_bound_every_request_asks_the_database(self, live_db: str, monkeypatch):
+        monkeypatch.setattr(get_settings(), "auth_cache_seconds", 0.0)
+        engine = build_engine(live_db)
+        try:
+            with session_scope(engine) as session:
+                key, raw = auth.create_key(session, name="storefront", role="viewer")
+            with session_scope(engine) as session:
+                assert auth.principal_for(session, raw) is not None
+            with session_scope(engine) as session:
+                session.execute(
+                    text("UPDATE api_key SET revoked_at = created_at WHERE id = :id"),
+                    {"id": key.id},
+                )
+            with session_scope(engine) as session:
+                assert auth.principal_for(session, raw) is None
         finally:
             engine.dispose()
