@@ -35,5 +35,9 @@ class Signal:
 event_scheduled = Signal("event_scheduled")
 # payload: event; sent after its window, phases or launch_mode changed (update, shift)
 event_rescheduled = Signal("event_rescheduled")
+# payload: event, move (datetime -> datetime: the shift on the event's wall
+# clock), actor; sent by a shift after the event, its phases and tasks moved,
+# before event_rescheduled
+event_shifted = Signal("event_shifted")
 # payload: event
 event_cancelled = Signal("event_cancelled")

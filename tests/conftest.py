@@ -13,6 +13,9 @@ import os
 
 os.environ.setdefault("PROMOPLAN_SCHEDULER_ENABLED", "false")
 os.environ.setdefault("PROMOPLAN_DELIVERIES_ENABLED", "false")
+# The app under test gets its session by override; a warm-up at start-up would
+# read the default database instead (tests/promotions/test_cache.py warms by hand).
+os.environ.setdefault("PROMOPLAN_WARM_QUOTE_CACHE", "false")
 os.environ.setdefault("PROMOPLAN_LOG_LEVEL", "WARNING")
 os.environ.setdefault("PROMOPLAN_DATABASE_URL", "sqlite:///./.pytest-default.db")
 

@@ -689,6 +689,9 @@ def shift(session: Session, *, event_id: int, by: str, actor: Actor) -> Event:
     after = event_read(session, event).model_dump(mode="json")
     after["shift"] = {"by": by, "task_ids": [t.id for t in tasks]}
     _audit(session, actor, "shift", "event", event_id, before=before, after=after)
+    signals.event_shifted.send(
+        session, event=event, move=lambda value: _shift_wall_clock(value, delta, tz), actor=actor
+    )
     signals.event_rescheduled.send(session, event=event)
     return event
 

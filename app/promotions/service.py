@@ -22,7 +22,7 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app import audit
+from app import audit, signals
 from app.auth import Principal
 from app.calendar import service as calendar_service
 from app.config import get_settings
@@ -347,6 +347,40 @@ def update(
         after=to_read(session, promotion),
     )
     return promotion
+
+
+@signals.event_shifted.connect
+def _follow_the_shifted_event(
+    session: Session, *, event: Any, move: Callable[[datetime], datetime], actor: Principal | str
+) -> None:
+    """A shift moves an event "with everything in it": a promotion with its
+    own window inside the event moves by the same wall-clock amount (one tied
+    to a phase or to the whole event follows it already)."""
+    moved = [
+        p
+        for p in repository.promotions_of_event(session, event.id)
+        if p.starts_at is not None or p.ends_at is not None
+    ]
+    if not moved:
+        return
+    now = utcnow()
+    for promotion in moved:
+        before = to_read(session, promotion)
+        promotion.starts_at = move(promotion.starts_at) if promotion.starts_at else None
+        promotion.ends_at = move(promotion.ends_at) if promotion.ends_at else None
+        promotion.updated_at = now
+        session.add(promotion)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="promotion.update",
+            resource_type="promotion",
+            resource_id=promotion.id,
+            before=before,
+            after={**to_read(session, promotion).model_dump(mode="json"), "moved_with": "shift"},
+        )
+    _changed(session)
 
 
 def _set_budget(session: Session, promotion: Promotion, budget) -> None:

@@ -174,6 +174,47 @@ class TestPromotionRules:
         created = client.post("/api/v1/promotions", json=body, headers=planner).json()
         assert created["starts_at"] == "2027-11-10T14:00:00Z"
 
+    def test_a_window_inside_an_event_moves_with_a_shift_on_the_wall_clock(
+        self, client: TestClient, planner, admin, session: Session
+    ):
+        # New York leaves daylight saving time on 2027-11-07: a day later on the
+        # wall clock is 25 hours later, and 09:00 must stay 09:00.
+        event = create_event(
+            session, timezone="America/New_York", starts_at=datetime(2027, 11, 6, 4, tzinfo=UTC)
+        )
+        session.commit()
+        rule = {"kind": "percent_off", "level": "item", "params": {"percent_bp": 1000}}
+        windowed = client.post(
+            "/api/v1/promotions",
+            json={"name": "morning", "event_id": event.id, **rule,
+                  "starts_at": "2027-11-06T09:00:00", "ends_at": "2027-11-06T21:00:00"},
+            headers=planner,
+        ).json()  # fmt: skip
+        phased = client.post(
+            "/api/v1/promotions",
+            json={"name": "peak", "event_id": event.id, "phase": "peak", **rule},
+            headers=planner,
+        ).json()
+        shifted = client.post(
+            f"/api/v1/events/{event.id}/shift", json={"by": "P1D"}, headers=planner
+        )
+        assert shifted.status_code == 200, shifted.text
+        moved = client.get(f"/api/v1/promotions/{windowed['id']}", headers=planner).json()
+        assert (moved["starts_at"], moved["ends_at"]) == (
+            "2027-11-07T14:00:00Z",
+            "2027-11-08T02:00:00Z",
+        )
+        assert moved["version"] == windowed["version"] + 1
+        kept = client.get(f"/api/v1/promotions/{phased['id']}", headers=planner).json()
+        assert (kept["phase"], kept["starts_at"], kept["version"]) == ("peak", None, 1)
+        trail = client.get(
+            "/api/v1/audit",
+            params={"resource_type": "promotion", "resource_id": windowed["id"]},
+            headers=admin,
+        )
+        assert trail.status_code == 200, trail.text
+        assert [r["action"] for r in trail.json()["items"]].count("promotion.update") == 1
+
     def test_a_stale_if_match_is_412_and_a_viewer_cannot_write(
         self, client: TestClient, planner, viewer, session: Session
     ):
