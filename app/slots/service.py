@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from app import audit, signals
 from app.auth import Principal, Role
+from app.calendar import repository as calendar_repository
 from app.calendar import service as calendar_service
 from app.calendar.models import Event, EventStatus
 from app.errors import Conflict, ValidationProblem
@@ -820,6 +821,9 @@ def lock_read(lock: SlotLock) -> LockRead:
 
 def create_lock(session: Session, *, event_id: int, data: LockCreate, actor: Principal) -> SlotLock:
     calendar_service.get_or_raise(session, event_id=event_id)
+    # The limits are checked against the committed locks: two requests at
+    # once would each miss the other's lock and both overfill the window.
+    calendar_repository.lock_event(session, event_id)
     application = repository.application(session, data.application_id)
     if application is None or application.event_id != event_id:
         raise ValidationProblem(
@@ -864,12 +868,13 @@ def _refuse_locks_over_limits(
 ) -> None:
     """Locks are kept whatever the scores, so a lock that would put more
     locked units in a window than its capacity (or a quota's `max`, or a
-    merchant's cap) allows is refused now rather than at the next run."""
-    plans, apps, locks, _codes = _solver_input(
-        session, event_id, solver.Lock(application_id=application_id, window=window)
-    )
+    merchant's cap) allows is refused now rather than at the next run. A
+    limit the new lock is not in is left alone: if a plan change broke it,
+    the run's allocation-conflict says so."""
+    new = solver.Lock(application_id=application_id, window=window)
+    plans, apps, locks, _codes = _solver_input(session, event_id, new)
     try:
-        solver.check_locks(plans, apps, locks)
+        solver.check_locks(plans, apps, locks, new=new)
     except solver.AllocationInputError as exc:
         raise LockConflict(
             f"application {application_id} cannot be locked on {window}: {exc}",

@@ -57,6 +57,7 @@ collector paused while those objects are made.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import itertools
@@ -64,7 +65,7 @@ import math
 import operator
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -216,6 +217,9 @@ class _Index:
     unit_app: list[int]  # column -> index into apps
     unit_window: list[date]
     locked: np.ndarray  # bool per column
+    # The locked columns and every other window of an all-or-nothing
+    # application with a lock: all of them are kept whatever the scores.
+    forced: np.ndarray
     app_start: np.ndarray  # columns of app i: app_start[i]:app_start[i + 1]
     app_of: np.ndarray  # unit_app as an array
     app_score: np.ndarray  # per application
@@ -442,16 +446,18 @@ def _build_index(
         ),
     }
     app_score = _attribute(apps, "score", np.float64)
+    app_aon = _attribute(apps, "all_or_nothing", bool)
     return _Index(
         plans=plan_map,
         apps=apps,
         unit_app=unit_app,
         unit_window=unit_window,
         locked=locked,
+        forced=_forced_columns(locked, ua, app_aon),
         app_start=app_start,
         app_of=ua,
         app_score=app_score,
-        app_aon=_attribute(apps, "all_or_nothing", bool),
+        app_aon=app_aon,
         score=app_score[ua],
         families=families,
     )
@@ -484,6 +490,16 @@ def _locked_columns(
     if problems:
         raise AllocationInputError(problems)
     return locked
+
+
+def _forced_columns(locked: np.ndarray, app_of: np.ndarray, app_aon: np.ndarray) -> np.ndarray:
+    """The locked columns, and all the columns of an all-or-nothing
+    application with a lock (it is granted every window or none)."""
+    if not locked.any():
+        return locked
+    locked_apps = np.zeros(app_aon.size, dtype=bool)
+    locked_apps[app_of[locked]] = True
+    return locked | (locked_apps & app_aon)[app_of]
 
 
 @dataclass(frozen=True)
@@ -549,26 +565,50 @@ def _where(kind: str, key: tuple) -> str:
 
 
 def check_locks(
-    plans: Sequence[Plan], applications: Sequence[Application], locks: Sequence[Lock]
+    plans: Sequence[Plan],
+    applications: Sequence[Application],
+    locks: Sequence[Lock],
+    *,
+    new: Lock | None = None,
 ) -> None:
     """Raise `AllocationInputError` if the locks cannot all be kept (the
-    check `allocate` starts with). Only the locked applications matter."""
-    _check_locks(_build_index(plans, applications, locks))
+    check `allocate` starts with). Only the locked applications matter.
+
+    With `new` (one of `locks`, about to be made), only the limits the new
+    lock's units are in count: a breach elsewhere (left by a plan change)
+    is not the new lock's doing, and the next run reports it."""
+    ix = _build_index(plans, applications, locks)
+    _check_locks(ix, None if new is None else _units_of_lock(ix, new))
 
 
-def _check_locks(ix: _Index) -> None:
+def _units_of_lock(ix: _Index, lock: Lock) -> np.ndarray:
+    """The columns a lock keeps: its window, or every window of an
+    all-or-nothing application."""
+    i = next(k for k, app in enumerate(ix.apps) if app.id == lock.application_id)
+    begin, end = int(ix.app_start[i]), int(ix.app_start[i + 1])
+    units = np.zeros(ix.n, dtype=bool)
+    if ix.app_aon[i]:
+        units[begin:end] = True
+    else:
+        units[begin:end] = [w == lock.window for w in ix.unit_window[begin:end]]
+    return units
+
+
+def _check_locks(ix: _Index, only: np.ndarray | None = None) -> None:
     """Locks are kept whatever the score, so they must fit every limit;
-    all-or-nothing applications with a lock are locked in every window."""
+    all-or-nothing applications with a lock are locked in every window.
+    With `only`, just the groups of those columns are checked."""
     if not ix.locked.any():
         return
-    locked_apps = np.zeros(len(ix.apps), dtype=bool)
-    locked_apps[ix.app_of[ix.locked]] = True
-    forced = ix.locked | (locked_apps & ix.app_aon)[ix.app_of]
+    forced = ix.forced
     problems: list[tuple[list[str | int], str]] = []
     for kind in LIMIT_KINDS:
         family = ix.families[kind]
         count = np.bincount(family.group_of[forced], minlength=family.first.size)
-        for g in np.nonzero((family.limit >= 0) & (count > family.limit))[0].tolist():
+        over = (family.limit >= 0) & (count > family.limit)
+        if only is not None:
+            over &= np.isin(np.arange(family.first.size), family.group_of[only])
+        for g in np.nonzero(over)[0].tolist():
             where = _where(kind, ix.key(kind, int(family.first[g])))
             problems.append(
                 (
@@ -1179,28 +1219,6 @@ def allocate(
     time_limit: float = 60.0,
 ) -> Allocation:
     """The allocation of highest total score; see the module docstring."""
-    # A big run makes a few hundred thousand small objects (index lists,
-    # assignments, refusals), none of them in a cycle: the cyclic garbage
-    # collector would walk them over and over while they are made — half
-    # the explanations' time at 100,000 applications. It is paused for the
-    # call and switched back on after (unless the caller had it off).
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _allocate(plans, applications, locks, now=now, time_limit=time_limit)
-    finally:
-        if collecting:
-            gc.enable()
-
-
-def _allocate(
-    plans: Sequence[Plan],
-    applications: Sequence[Application],
-    locks: Sequence[Lock],
-    *,
-    now: datetime,
-    time_limit: float,
-) -> Allocation:
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -1209,9 +1227,10 @@ def _allocate(
         timings[name] = round(now_ - since, 4)
         return now_
 
-    ix = _build_index(plans, applications, locks)
-    mins = _minimums(ix)
-    _check_locks(ix)
+    with _collector_paused():
+        ix = _build_index(plans, applications, locks)
+        mins = _minimums(ix)
+        _check_locks(ix)
     mark = lap("index", started)
     stats: dict[str, Any] = {
         "solved_at": now.isoformat(),
@@ -1336,8 +1355,9 @@ def _allocate(
     stats["methods"] = methods
     granted = x > 0.5
     objective = float(sum(ix.score[granted].tolist()))
-    assignments = _positions(ix, granted)
-    refusals = _Explainer(ix, granted, mins).refusals()
+    with _collector_paused():
+        assignments = _positions(ix, granted)
+        refusals = _Explainer(ix, granted, mins).refusals()
     lap("explain", mark)
     stats.update(
         {
@@ -1360,6 +1380,23 @@ def _allocate(
     )
 
 
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector for a stretch that makes many
+    small objects, none of them in a cycle (index lists, assignments,
+    refusals): it would walk them over and over while they are made — half
+    the explanations' time at 100,000 applications. The pause is
+    process-wide, so it covers these stretches only, never the solve, which
+    may last the whole time limit while other requests run."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def _positions(ix: _Index, granted: np.ndarray) -> list[Assignment]:
     """Granted units ordered within their slot type and window by score,
     then by application time: position 1 first."""
@@ -1376,7 +1413,7 @@ def _positions(ix: _Index, granted: np.ndarray) -> list[Assignment]:
     return [
         Assignment(app.id, app.merchant_id, app.slot_type, windows[c], pos, app.score, locked)
         for app, c, pos, locked in zip(
-            apps, won.tolist(), position.tolist(), ix.locked[won].tolist(), strict=True
+            apps, won.tolist(), position.tolist(), ix.forced[won].tolist(), strict=True
         )
     ]
 
@@ -1385,7 +1422,12 @@ def _positions(ix: _Index, granted: np.ndarray) -> list[Assignment]:
 
 
 def _fmt(score: float) -> str:
-    return f"{score:g}"
+    """A score as a person writes it: every digit it was given (the
+    shortest that reads back the same), never an exponent."""
+    if score.is_integer():
+        return str(int(score))
+    text = str(score)  # the common case, several times faster than numpy's
+    return text if "e" not in text else np.format_float_positional(score, trim="-")
 
 
 def _lowest_per_group(group_of: np.ndarray, n_groups: int, scores: np.ndarray) -> np.ndarray:
@@ -1412,10 +1454,11 @@ class _Explainer:
         n_cells = cells.first.size
         # Per window, with nothing held for other groups (the common case):
         # the lowest score among the winners a planner did not lock, and
-        # how many winners are locked.
-        free = granted & ~ix.locked
+        # how many winners are locked (a lock forcing an all-or-nothing
+        # application's other windows locks those too).
+        free = granted & ~ix.forced
         self.cell_lowest = _lowest_per_group(cells.group_of[free], n_cells, ix.score[free])
-        self.cell_locked = np.bincount(cells.group_of[granted & ix.locked], minlength=n_cells)
+        self.cell_locked = np.bincount(cells.group_of[granted & ix.forced], minlength=n_cells)
         self._group_low: dict[str, np.ndarray] = {}
         self.mins_by_cell: dict[Cell, list[_Minimum]] = defaultdict(list)
         # The units each minimum holds: the lowest-scored of its winners, up
@@ -1438,8 +1481,9 @@ class _Explainer:
         ix = self.ix
         app = ix.apps[ix.unit_app[c]]
         cell = (app.slot_type, ix.unit_window[c])
+        # With their kind: a category may be named like a tier.
         others = tuple(
-            m.key
+            (m.kind, m.key)
             for m in self.mins_by_cell.get(cell, ())
             if not (
                 (m.kind == "category" and m.key[2] == app.category)
@@ -1459,11 +1503,11 @@ class _Explainer:
         if key not in self._open_cache:
             held: set[int] = set()
             for m in self.mins_by_cell[cell]:
-                if m.key in others:
+                if (m.kind, m.key) in others:
                     held |= self.held[(m.kind, m.key)]
             winners = [d for d in ix.by_cell[cell] if self.granted_array[d] and d not in held]
-            lowest = min((ix.score[d] for d in winners if not ix.locked[d]), default=None)
-            locked = sum(1 for d in winners if ix.locked[d])
+            lowest = min((ix.score[d] for d in winners if not ix.forced[d]), default=None)
+            locked = sum(1 for d in winners if ix.forced[d])
             self._open_cache[key] = (
                 len(held),
                 len(winners),
@@ -1590,7 +1634,7 @@ class _Explainer:
                 append(nothing)
             else:
                 kind, head, tail = after
-                append((kind, head if tail is None else f"{head}{score:g}{tail}"))
+                append((kind, head if tail is None else f"{head}{_fmt(score)}{tail}"))
         return result
 
     def _full_merchants(self, lost: np.ndarray) -> dict[int, tuple[str, str]]:

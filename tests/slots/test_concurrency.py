@@ -1,5 +1,6 @@
-"""Two planners publishing at once, through two real servers sharing one
-database: the event never ends up with two published allocations."""
+"""Races on committed data, on a database of the test's own: two planners
+publishing at once through two real servers never leave two published
+allocations, and two locks made at once never overfill a window."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import pytest
 from sqlmodel import Session, col, select
 
 from app import auth
-from app.db import build_engine
-from app.slots.models import AllocationRun
+from app.db import build_engine, session_scope
+from app.slots import service
+from app.slots.errors import LockConflict
+from app.slots.models import AllocationRun, SlotLock
+from app.slots.schemas import LockCreate
 from tests.factories import create_event
 from tests.live import LiveServer
 from tests.slots.factories import (
@@ -25,21 +29,26 @@ from tests.slots.factories import (
 pytestmark = pytest.mark.slow
 
 
-def seed(url: str) -> tuple[int, str]:
+def seed(url: str) -> tuple[int, str, list[int]]:
+    """An event with a capacity-1 window and two applications for it."""
     engine = build_engine(url)
     with Session(engine) as session:
         event = create_event(session)
         slot_type = create_slot_type(session, capacity=1)
         create_slot_plan(session, event_id=event.id, slot_type=slot_type)
+        application_ids = []
         for score in (5, 9):
             merchant = create_merchant(session)
-            create_application(session, event_id=event.id, merchant=merchant,
-                               slot_type=slot_type, score=score, windows=[DAY1])  # fmt: skip
+            application = create_application(
+                session, event_id=event.id, merchant=merchant, slot_type=slot_type,
+                score=score, windows=[DAY1],
+            )  # fmt: skip
+            application_ids.append(application.id)
         _key, raw = auth.create_key(session, name="planner", role="planner")
         session.commit()
         event_id = event.id
     engine.dispose()
-    return event_id, raw
+    return event_id, raw, application_ids
 
 
 def published_runs(url: str, event_id: int) -> list[AllocationRun]:
@@ -73,7 +82,7 @@ def race(urls: list[str], headers: dict[str, str]) -> list[int]:
 
 class TestConcurrentPublish:
     def test_two_planners_publishing_at_once_leave_one_published_run(self, live_db: str):
-        event_id, key = seed(live_db)
+        event_id, key, _applications = seed(live_db)
         headers = {"Authorization": f"Bearer {key}"}
         with LiveServer(live_db) as one, LiveServer(live_db) as two:
             runs_url = f"/api/v1/events/{event_id}/allocation-runs"
@@ -95,3 +104,59 @@ class TestConcurrentPublish:
                 run_ids.reverse()
             listed = httpx.get(one.base_url + runs_url, headers=headers, timeout=30).json()
             assert sorted(r["status"] for r in listed["items"]).count("published") == 1
+
+
+PLANNER = auth.Principal(key_id=1, name="planner", role="planner")
+
+
+class TestConcurrentLocks:
+    def test_two_locks_at_once_in_a_capacity_1_window_leave_one(self, live_db: str):
+        """The first lock's transaction stays open until the second request
+        has finished or has waited a while: without serialising, the second
+        reads no lock (the first is not committed) and both land."""
+        event_id, _key, application_ids = seed(live_db)
+        engine = build_engine(live_db)
+        first_locked, second_done = threading.Event(), threading.Event()
+        outcomes: dict[int, str] = {}
+
+        def lock(application_id: int) -> None:
+            try:
+                with session_scope(engine) as session:
+                    service.create_lock(
+                        session,
+                        event_id=event_id,
+                        data=LockCreate(application_id=application_id, window=DAY1),
+                        actor=PLANNER,
+                    )
+                    if application_id == application_ids[0]:
+                        first_locked.set()
+                        # With the fix the second request waits for this
+                        # commit, so do not wait for it forever.
+                        second_done.wait(timeout=3)
+                outcomes[application_id] = "locked"
+            except LockConflict as exc:
+                outcomes[application_id] = f"{exc.status} {exc.slug}"
+            finally:
+                if application_id == application_ids[1]:
+                    second_done.set()
+                first_locked.set()
+
+        def second() -> None:
+            first_locked.wait()
+            lock(application_ids[1])
+
+        try:
+            threads = [
+                threading.Thread(target=lock, args=(application_ids[0],)),
+                threading.Thread(target=second),
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            with Session(engine) as session:
+                locks = session.exec(select(SlotLock).where(SlotLock.event_id == event_id)).all()
+        finally:
+            engine.dispose()
+        assert outcomes == {application_ids[0]: "locked", application_ids[1]: "409 lock-conflict"}
+        assert [lock.application_id for lock in locks] == [application_ids[0]]

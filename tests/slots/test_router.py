@@ -564,6 +564,46 @@ class TestLocks:
         body = assert_problem(run(client, event.id, planner), 409)
         assert f"capacity limit of 1 ({slot_type.code} on 2027-11-10)" in body["detail"]
 
+    def test_an_existing_breach_does_not_block_locks_elsewhere(
+        self, client, session, planner, world
+    ):
+        event, slot_type, head, tail = world  # 2 units a day, on 2027-11-10 to 12
+        third = create_merchant(session, categories=["food"])
+        url = f"{API}/events/{event.id}/locks"
+        apps = [
+            create_application(
+                session,
+                event_id=event.id,
+                merchant=merchant,
+                slot_type=slot_type,
+                windows=[DAY1, DAY2],
+            )
+            for merchant in (head, tail, third)
+        ]
+        for app in apps[:2]:
+            r = client.post(url, json={"application_id": app.id, "window": "2027-11-10"},
+                            headers=planner)  # fmt: skip
+            assert r.status_code == 201, r.text
+        plan_url = f"{API}/events/{event.id}/slot-plans/{slot_type.code}"
+        assert client.patch(plan_url, json={"capacity": 1}, headers=planner).status_code == 200
+        # Another window is not over its limit: the lock is made.
+        r = client.post(url, json={"application_id": apps[2].id, "window": "2027-11-11"},
+                        headers=planner)  # fmt: skip
+        assert r.status_code == 201, r.text
+        # The breached window still refuses one more, naming itself.
+        r = client.post(url, json={"application_id": apps[2].id, "window": "2027-11-10"},
+                        headers=planner)  # fmt: skip
+        body = assert_problem(r, 409)
+        assert body["type"].endswith("lock-conflict")
+        assert (
+            f"3 locked units break the capacity limit of 1 ({slot_type.code} on 2027-11-10)"
+            in (body["detail"])
+        )
+        assert len(client.get(url, headers=planner).json()["items"]) == 3
+        # The run still says what the plan change broke.
+        body = assert_problem(run(client, event.id, planner), 409)
+        assert f"capacity limit of 1 ({slot_type.code} on 2027-11-10)" in body["detail"]
+
 
 class TestOnePublishedRun:
     def test_the_database_refuses_a_second_published_run(self, session: Session, event):

@@ -4,6 +4,7 @@ brute-force optimum."""
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import itertools
 from collections import Counter
@@ -132,6 +133,20 @@ class TestQuotas:
         apps = [app(1, 1000, tier="head"), app(2, 1, tier="waist"), app(3, 2, tier="waist")]
         result = allocate([p], apps, now=NOW)
         assert granted(result) == {(2, D1), (3, D1)}
+
+    @pytest.mark.parametrize("category", ["vip", "tail"])
+    def test_a_category_named_like_a_tier_is_not_taken_for_it(self, category):
+        # The category minimum is 3's own group: only the tier one holds a unit from it.
+        p = plan(2, windows=(D1,), category_quotas={category: Quota(min=1)},
+                 tier_quotas={"tail": Quota(min=1)})  # fmt: skip
+        apps = [app(1, 9, tier="head", category=category), app(2, 8, category="x"),
+                app(3, 5, tier="head", category=category)]  # fmt: skip
+        [refusal] = allocate([p], apps, now=NOW).refusals
+        assert (refusal.application_id, refusal.reason) == (3, "outscored")
+        assert refusal.detail == (
+            "the 1 banner units open to you on 2027-11-10 went to higher scores; the lowest "
+            "winning score was 9 (yours: 5); 1 more are reserved by minimum quotas of other groups"
+        )
 
 
 class TestMerchantCap:
@@ -400,6 +415,49 @@ class TestLockDetails:
             refusal.detail == "all 1 banner units open to you on 2027-11-10 are locked by a planner"
         )
 
+    @pytest.mark.parametrize(
+        ("low", "high", "shown"),
+        [
+            (1250000, 1250001, "1250001 (yours: 1250000)"),
+            (0.1, 1234567.25, "1234567.25 (yours: 0.1)"),
+        ],
+    )
+    def test_scores_in_details_are_written_out_in_full(self, low, high, shown):
+        result = allocate([plan(1)], [app(1, high), app(2, low)], now=NOW)
+        [refusal] = result.refusals
+        assert refusal.detail.endswith(f"the lowest winning score was {shown}")
+        quota = plan(2, category_quotas={"beauty": Quota(max=1)})
+        result = allocate([quota], [app(1, high), app(2, low)], now=NOW)
+        [refusal] = result.refusals
+        assert refusal.detail.endswith(f"they went to scores of {shown.split()[0]} or more")
+
+    def test_a_window_forced_by_an_all_or_nothing_lock_counts_as_locked(self):
+        # Locking D2 of the all-or-nothing 1 forces its D1 too: the 5 lost D1
+        # to a lock, not to a lower score of 1.
+        apps = [app(1, 1, windows=(D1, D2), aon=True), app(2, 5)]
+        result = allocate([plan(1)], apps, [Lock(1, D2)], now=NOW)
+        assert [(a.window, a.locked) for a in result.assignments] == [(D1, True), (D2, True)]
+        [refusal] = result.refusals
+        assert (refusal.application_id, refusal.reason) == (2, "capacity")
+        assert (
+            refusal.detail == "all 1 banner units open to you on 2027-11-10 are locked by a planner"
+        )
+
+    def test_forced_windows_count_as_locked_beside_minimums_of_other_groups(self):
+        # A tier minimum of others holds the 3; the 5 meets the forced D1 of 1.
+        p = plan(3, tier_quotas={"head": Quota(min=1)})
+        apps = [app(1, 1, windows=(D1, D2), aon=True), app(2, 9), app(3, 2, tier="head"),
+                app(4, 5)]  # fmt: skip
+        result = allocate([p], apps, [Lock(1, D2)], now=NOW)
+        assert granted(result) == {(1, D1), (1, D2), (2, D1), (3, D1)}
+        [refusal] = result.refusals
+        assert refusal.application_id == 4
+        assert refusal.detail == (
+            "the 1 banner units open to you on 2027-11-10 that a planner did not lock went to "
+            "higher scores; the lowest winning score was 9 (yours: 5); the other 1 are locked "
+            "by a planner; 1 more are reserved by minimum quotas of other groups"
+        )
+
     def test_locks_beyond_capacity_name_the_window(self):
         with pytest.raises(AllocationInputError) as caught:
             check_locks([plan(1)], [app(1, 9), app(2, 1)], [Lock(1, D1), Lock(2, D1)])
@@ -407,6 +465,45 @@ class TestLockDetails:
             (["locks"], "2 locked units break the capacity limit of 1 (banner on 2027-11-10)")
         ]
         check_locks([plan(2)], [app(1, 9), app(2, 1)], [Lock(1, D1), Lock(2, D1)])  # they fit
+
+    def test_a_new_lock_is_checked_only_against_the_limits_it_is_in(self):
+        # Two banner locks on D1 fit no more since the capacity went down to 1.
+        plans = [plan(1), Plan("push", (D1, D2), 5)]
+        apps = [app(1, 9), app(2, 5), app(3, 1, slot_type="push", windows=(D2,)),
+                app(4, 2, windows=(D1, D2), aon=True)]  # fmt: skip
+        old = [Lock(1, D1), Lock(2, D1)]
+        check_locks(plans, apps, [*old, Lock(3, D2)], new=Lock(3, D2))
+        breach = "3 locked units break the capacity limit of 1 (banner on 2027-11-10)"
+        with pytest.raises(AllocationInputError) as caught:
+            # All-or-nothing: locking D2 forces D1, which is over its limit.
+            check_locks(plans, apps, [*old, Lock(4, D2)], new=Lock(4, D2))
+        assert caught.value.problems == [(["locks"], breach)]
+        with pytest.raises(AllocationInputError, match="capacity limit of 1"):
+            check_locks(plans, apps, [*old, Lock(3, D2)])  # without `new`: every limit
+
+
+class TestGarbageCollector:
+    def test_it_is_paused_while_results_are_made_but_not_while_solving(self, monkeypatch):
+        """The pause is process-wide: a solve may last the whole time limit
+        while other requests run, so it must collect as usual."""
+        from app.slots import solver
+
+        seen: dict[str, bool] = {}
+
+        def spy(name: str, wrapped):
+            def call(*args, **kwargs):
+                seen[name] = gc.isenabled()
+                return wrapped(*args, **kwargs)
+
+            return call
+
+        monkeypatch.setattr(solver, "_solve", spy("solve", solver._solve))
+        monkeypatch.setattr(solver, "_positions", spy("positions", solver._positions))
+        monkeypatch.setattr(solver, "_minimums", spy("minimums", solver._minimums))
+        assert gc.isenabled()
+        allocate([plan(1)], [app(1, 9), app(2, 5)], now=NOW)
+        assert seen == {"minimums": False, "solve": True, "positions": False}
+        assert gc.isenabled()
 
 
 class TestPlainGreedy:
