@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app import signals
 from app.calendar.errors import CannotSchedule
@@ -74,7 +74,7 @@ class TestPlanning:
     def test_moving_the_event_moves_pending_rows_and_drops_removed_phases(self, session: Session):
         event = create_scheduled_event(session)
         event.starts_at, event.ends_at = T0 + DAY, T0 + 3 * DAY
-        for phase in session.query(Phase).filter(Phase.event_id == event.id):
+        for phase in session.exec(select(Phase).where(Phase.event_id == event.id)).all():
             if phase.key == "encore":
                 session.delete(phase)
             else:
