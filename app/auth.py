@@ -148,42 +148,64 @@ def _active_admins(session: Session) -> int:
     return len(list(session.exec(statement)))
 
 
-# digest → (principal, monotonic time until which it is trusted)
-_trusted: dict[str, tuple[Principal, float]] = {}
+@dataclass
+class _Trust:
+    principal: Principal
+    until: float  # trusted without a query until then (monotonic)
+    # While one request re-checks an expired key, the others may go on
+    # trusting it, but never past this: a re-check that hangs or fails
+    # must not stretch a revoked key's life.
+    coast_until: float
+
+
+# digest → its trust
+_trusted: dict[str, _Trust] = {}
 _MAX_TRUSTED = 10_000  # more distinct keys than this in one window: start over
+# Bumped by every revocation: a lookup that began before one may have read
+# the key as valid, and must not trust it afterwards.
+_revocations = 0
 
 
 def _trusted_principal(digest: str) -> Principal | None:
     """The key's principal while it is trusted, else None: look it up.
 
     When the trust runs out, the request that notices it looks the key up
-    and requests arriving meanwhile go on trusting it: were they all to look
-    it up at once, on SQLite they would queue for the write lock. A key the
-    lookup does not find valid is forgotten at once (`_look_up`)."""
+    and requests arriving meanwhile go on trusting it, for one period at
+    most: were they all to look it up at once, on SQLite they would queue
+    for the write lock. A lookup that fails or finds the key invalid
+    forgets it at once (`_look_up`)."""
     entry = _trusted.get(digest)
     if entry is None:
         return None
     now = time.monotonic()
-    if now < entry[1]:
-        return entry[0]
-    _trusted[digest] = (entry[0], now + get_settings().auth_cache_seconds)
+    if now < entry.until:
+        return entry.principal
+    if now < entry.coast_until:
+        entry.until = entry.coast_until  # the others coast; this one checks
     return None
 
 
-def _trust(digest: str, principal: Principal) -> None:
+def _trust(digest: str, principal: Principal, revocations: int) -> None:
     seconds = get_settings().auth_cache_seconds
-    if seconds <= 0:
+    if seconds <= 0 or revocations != _revocations:
         return
     if len(_trusted) >= _MAX_TRUSTED:
         _trusted.clear()
-    _trusted[digest] = (principal, time.monotonic() + seconds)
+    now = time.monotonic()
+    _trusted[digest] = _Trust(principal, now + seconds, now + 2 * seconds)
+
+
+def _forget(digest: str) -> None:
+    global _revocations
+    _revocations += 1
+    _trusted.pop(digest, None)
 
 
 def _distrust(session: Session, digest: str) -> None:
     """Forget a key now, and again once the session commits: a request that
     read the key before the revocation committed may have trusted it since."""
-    _trusted.pop(digest, None)
-    event.listen(session, "after_commit", lambda _s: _trusted.pop(digest, None), once=True)
+    _forget(digest)
+    event.listen(session, "after_commit", lambda _s: _forget(digest), once=True)
 
 
 def _principal_by_digest(session: Session, digest: str) -> Principal | None:
@@ -195,9 +217,14 @@ def _principal_by_digest(session: Session, digest: str) -> Principal | None:
 
 
 def _look_up(session: Session, digest: str) -> Principal | None:
-    principal = _principal_by_digest(session, digest)
+    revocations = _revocations
+    try:
+        principal = _principal_by_digest(session, digest)
+    except BaseException:
+        _trusted.pop(digest, None)  # fail closed: no coasting on a broken check
+        raise
     if principal is not None:
-        _trust(digest, principal)
+        _trust(digest, principal, revocations)
     else:
         _trusted.pop(digest, None)
     return principal

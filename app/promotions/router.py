@@ -184,15 +184,22 @@ async def quote(data: QuoteRequest, request: Request, principal: AnyRole) -> Res
     # The hot path, on the event loop: with the promotions cached and
     # trusted, a quote reads the database only for what moves per order
     # (budgets with limits, customer limits, codes, events) of the
-    # promotions it touches, often nothing. Checking the cache's token (once
-    # a trust period) and refreshing it go to the thread pool: on SQLite the
-    # read waits for the write lock, which must not stall the event loop.
+    # promotions it touches, often nothing (and then stays on the loop).
+    # Checking the cache's token (once a trust period) and refreshing it go
+    # to the thread pool: on SQLite the read waits for the write lock, which
+    # must not stall the event loop.
     # The body is built from the engine's values without a second validation.
     with request_session(request) as session:
         cache = service.trusted_snapshot(session)
         if cache is None:
             cache = await run_in_threadpool(service.snapshot, session)
-        body = service.quote_json(session, data=data, cache=cache)
+        if data.coupon_codes or cache.reads_database:
+            # Codes, budgets, customer limits, events or tiers are read per
+            # quote: on SQLite that read may wait for the write lock, which
+            # must not stall every other request on the loop.
+            body = await run_in_threadpool(service.quote_json, session, data=data, cache=cache)
+        else:
+            body = service.quote_json(session, data=data, cache=cache)
     return Response(body, media_type="application/json")
 
 

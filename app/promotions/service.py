@@ -794,6 +794,9 @@ class _Snapshot:
         self.trusted_until = 0.0
         # Whether any scope names merchant tiers (else a quote need not look them up).
         self.tiered = any(e.offer.scope.tiers is not None for e in by_id.values())
+        # Whether pricing from it may read the database (tiers, budgets,
+        # customer limits, events): then a quote must not run on the event loop.
+        self.reads_database = self.tiered or not all(e.static for e in by_id.values())
 
     @classmethod
     def load(cls, session: Session, token: str, old: _Snapshot | None) -> _Snapshot:
@@ -921,6 +924,18 @@ def fresh_snapshot(session: Session) -> _Snapshot | None:
 def snapshot(session: Session) -> _Snapshot:
     """The cache for the session's database, refreshed first when the token
     the session reads is not the one it was loaded at."""
+    try:
+        return _checked_snapshot(session)
+    except BaseException:
+        # The check failed: quotes coasting on the cache meanwhile must stop
+        # trusting it, or a broken database would keep them stale for good.
+        stale = _snapshots.get(_cache_key(session))
+        if stale is not None:
+            stale.trusted_until = 0.0
+        raise
+
+
+def _checked_snapshot(session: Session) -> _Snapshot:
     current = fresh_snapshot(session)
     if current is not None:
         return current

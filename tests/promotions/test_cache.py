@@ -468,12 +468,61 @@ class TestTrustedKeys:
                     {"id": key.id},
                 )
             digest = auth.hash_key(raw)
-            auth._trusted[digest] = (auth._trusted[digest][0], 1.0)  # the hour is over
+            auth._trusted[digest].until = 1.0  # the hour is over
             assert auth._trusted_principal(digest) is None  # this request looks it up...
             assert auth._trusted_principal(digest).key_id == key.id  # ...the others go on
             with session_scope(engine) as session:
                 assert auth._look_up(session, digest) is None  # its lookup: revoked
             assert auth._trusted_principal(digest) is None  # and forgotten at once
+        finally:
+            engine.dispose()
+
+    def test_a_failing_lookup_forgets_the_key_and_coasting_is_bounded(
+        self, live_db: str, monkeypatch
+    ):
+        monkeypatch.setattr(get_settings(), "auth_cache_seconds", 3600.0)
+        engine = build_engine(live_db)
+        try:
+            with session_scope(engine) as session:
+                _key, raw = auth.create_key(session, name="storefront", role="viewer")
+            with session_scope(engine) as session:
+                assert auth.principal_for(session, raw) is not None
+            digest = auth.hash_key(raw)
+            # Past the trust and past the coasting: every request asks.
+            auth._trusted[digest].until = auth._trusted[digest].coast_until = 1.0
+            assert auth._trusted_principal(digest) is None
+            assert auth._trusted_principal(digest) is None
+
+            def broken(_session, _digest):
+                raise RuntimeError("database unreachable")
+
+            monkeypatch.setattr(auth, "_principal_by_digest", broken)
+            with session_scope(engine) as session, pytest.raises(RuntimeError):
+                auth._look_up(session, digest)
+            assert digest not in auth._trusted  # fails closed: nobody coasts on it
+        finally:
+            engine.dispose()
+
+    def test_a_lookup_that_began_before_a_revocation_does_not_trust_the_key(
+        self, live_db: str, monkeypatch
+    ):
+        monkeypatch.setattr(get_settings(), "auth_cache_seconds", 3600.0)
+        engine = build_engine(live_db)
+        try:
+            with session_scope(engine) as session:
+                key, raw = auth.create_key(session, name="storefront", role="viewer")
+            digest = auth.hash_key(raw)
+            read = auth._principal_by_digest
+
+            def read_then_revoked_here(session, digest):
+                principal = read(session, digest)  # valid when read...
+                auth._forget(digest)  # ...then a revocation in this process commits
+                return principal
+
+            monkeypatch.setattr(auth, "_principal_by_digest", read_then_revoked_here)
+            with session_scope(engine) as session:
+                assert auth._look_up(session, digest).key_id == key.id
+            assert digest not in auth._trusted  # answered once, never trusted after
         finally:
             engine.dispose()
 
