@@ -62,6 +62,14 @@ def db_current() -> None:
     typer.echo(f"current: {current or 'none'}\nhead:    {migrate.head_revision()}")
 
 
+@db_cli.command("purge")
+def db_purge() -> None:
+    """Delete expired Idempotency-Key records and webhook receipts; print the counts."""
+    from app.launches.clock import describe_purge, purge_expired
+
+    typer.echo(f"purged {describe_purge(purge_expired())}")
+
+
 @keys_cli.command("create")
 def keys_create(
     role: str = typer.Option(..., help="admin, planner, merchant or viewer"),

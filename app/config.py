@@ -7,7 +7,7 @@ import socket
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -39,6 +39,12 @@ class Settings(BaseSettings):
         "again; revoking it in this process ends that at once, in others within this bound "
         "(0 = look up every request)",
     )
+    idempotency_retention_hours: int = Field(
+        default=24,
+        ge=1,
+        description="An Idempotency-Key is replayed this long, then forgotten: reused later it "
+        "is a new request (Stripe keeps keys 24 h)",
+    )
     instance_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}",
         description="Names this replica in job runs and leases",
@@ -69,6 +75,12 @@ class Settings(BaseSettings):
         default=3600, description="A webhook may launch an event this long before starts_at"
     )
     webhook_tolerance_seconds: int = 300
+    # Far beyond webhook_tolerance_seconds (Standard Webhooks: ±5 min, checked in
+    # app/webhooks/signing.py): once a receipt is purged, a replay of its
+    # webhook-id would carry a timestamp long refused as too old anyway.
+    webhook_receipt_retention_hours: int = Field(
+        default=72, ge=1, description="Inbound webhook receipts are kept this long, then purged"
+    )
     webhook_timeout_seconds: float = 15.0
     webhook_allowlist: str | None = Field(
         default=None,
@@ -79,6 +91,17 @@ class Settings(BaseSettings):
     feed_cancelled_grace_days: int = Field(
         default=30, description="Cancelled items stay in feeds as CANCELLED this long"
     )
+
+    @model_validator(mode="after")
+    def _receipts_outlive_the_tolerance(self) -> Settings:
+        # A message is accepted from tolerance before its timestamp to
+        # tolerance after it, so a replay can come up to 2 × tolerance after
+        # its receipt; a receipt purged sooner would let it act twice.
+        if self.webhook_receipt_retention_hours * 3600 <= 2 * self.webhook_tolerance_seconds:
+            raise ValueError(
+                "webhook_receipt_retention_hours must exceed twice webhook_tolerance_seconds"
+            )
+        return self
 
 
 @lru_cache

@@ -6,27 +6,35 @@ effect land together or not at all. A concurrent request with the same key
 waits on the unique index (PostgreSQL) or on the write lock (SQLite) and
 then replays what the first one stored. A key reused with another body is
 refused: it is a client bug, not a retry.
+
+A record lives `idempotency_retention_hours`: after that the key is
+forgotten and a request reusing it is new. That holds from the moment the
+record expires, whether or not the periodic purge has deleted it yet.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
-from sqlalchemy import Column, UniqueConstraint
+from sqlalchemy import Column, UniqueConstraint, delete
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel, select
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from app.auth import AnyRole
+from app.config import get_settings
 from app.db import SessionDep
 from app.errors import Conflict, ValidationProblem
 from app.types import JSONColumn, utcnow
 
 MAX_KEY_LENGTH = 200
+# Rows deleted per statement by a purge: short transactions, short locks.
+PURGE_BATCH_SIZE = 1000
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -65,6 +73,9 @@ class Idempotency:
         if self.key is None:
             return None
         existing = self._find()
+        if existing is not None and existing.created_at < idempotency_cutoff():
+            self._forget(existing)
+            existing = None
         if existing is None:
             record = IdempotencyRecord(
                 scope=self.scope,
@@ -104,6 +115,20 @@ class Idempotency:
             )
         ).first()
 
+    def _forget(self, record: IdempotencyRecord) -> None:
+        # Guarded by created_at: a concurrent request that already replaced
+        # the expired record keeps its fresh one (our insert then conflicts
+        # and replays it).
+        self.session.execute(
+            delete(IdempotencyRecord)
+            .where(
+                col(IdempotencyRecord.id) == record.id,
+                col(IdempotencyRecord.created_at) == record.created_at,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        self.session.expunge(record)
+
     def _stored_answer(self, record: IdempotencyRecord) -> JSONResponse:
         if record.request_hash != self.request_hash:
             raise ValidationProblem(
@@ -118,6 +143,44 @@ class Idempotency:
             status_code=record.status_code,
             headers={"Idempotent-Replayed": "true"},
         )
+
+
+def idempotency_cutoff(now: datetime | None = None) -> datetime:
+    """Records created before this instant are expired."""
+    hours = get_settings().idempotency_retention_hours
+    return (now or utcnow()) - timedelta(hours=hours)
+
+
+def delete_older_than(
+    session: Session,
+    created: InstrumentedAttribute[datetime],
+    cutoff: datetime,
+    *,
+    batch_size: int = PURGE_BATCH_SIZE,
+) -> int:
+    """Delete the rows of `created`'s table older than `cutoff`; the count.
+
+    One bounded `DELETE ... WHERE id IN (SELECT id ... LIMIT n)` per batch,
+    each committed, so a large backlog never holds one long transaction or
+    lock. The same statement works on SQLite and PostgreSQL.
+    """
+    table = created.class_
+    id_column = col(table.id)
+    total = 0
+    while True:
+        batch = select(id_column).where(created < cutoff).order_by(id_column).limit(batch_size)
+        result = session.execute(
+            delete(table).where(id_column.in_(batch)).execution_options(synchronize_session=False)
+        )
+        session.commit()
+        total += result.rowcount
+        if result.rowcount < batch_size:
+            return total
+
+
+def purge_expired(session: Session, *, now: datetime | None = None) -> int:
+    """Delete expired Idempotency-Key records; how many."""
+    return delete_older_than(session, col(IdempotencyRecord.created_at), idempotency_cutoff(now))
 
 
 async def idempotency(

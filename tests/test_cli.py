@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
+from sqlmodel import Session
 
+from app.db import build_engine
 from tests.live import ROOT, LiveServer
+from tests.test_retention import add_records
 
 
 def promoplan(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:
@@ -23,6 +27,13 @@ def promoplan(*args: str, database_url: str) -> subprocess.CompletedProcess[str]
         text=True,
         timeout=120,
     )
+
+
+def add_idempotency_records(database_url: str, *, ages: list[timedelta]) -> None:
+    engine = build_engine(database_url)
+    with Session(engine) as session:
+        add_records(session, *ages)
+    engine.dispose()
 
 
 @pytest.mark.slow
@@ -59,6 +70,17 @@ class TestCli:
         promoplan("db", "upgrade", database_url=url)
         result = promoplan("keys", "create", "--role", "boss", "--name", "x", database_url=url)
         assert result.returncode == 2 and "role must be one of" in result.stderr
+
+    def test_db_purge_deletes_expired_rows_and_prints_the_counts(self, live_db: str):
+        url = live_db
+        add_idempotency_records(url, ages=[timedelta(hours=25), timedelta(days=9), timedelta(0)])
+
+        first = promoplan("db", "purge", database_url=url)
+        second = promoplan("db", "purge", database_url=url)
+
+        assert first.returncode == 0, first.stderr
+        assert first.stdout.strip() == "purged idempotency_records: 2, webhook_receipts: 0"
+        assert second.stdout.strip() == "purged idempotency_records: 0, webhook_receipts: 0"
 
     def test_readyz_reports_a_schema_behind_head(self, tmp_path: Path):
         url = f"sqlite:///{tmp_path / 'behind.db'}"

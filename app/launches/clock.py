@@ -16,7 +16,9 @@ coordinate between processes — with:
 Both call the same sweep, which claims rows atomically, so it does not
 matter how many processes wake at the same second. `misfire_grace_time=None`
 because APScheduler's default (1 s) silently drops a late wake-up.
-The outbound delivery worker is started and stopped here too.
+The outbound delivery worker is started and stopped here too, and so is
+`purge`: every hour, delete expired Idempotency-Key records and inbound
+webhook receipts (`promoplan db purge` runs the same once).
 """
 
 from __future__ import annotations
@@ -32,10 +34,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session as OrmSession
 
+from app import idempotency
 from app.config import get_settings
-from app.db import is_sqlite
+from app.db import is_sqlite, session_scope
 from app.launches import service
 from app.types import utcnow
+from app.webhooks import service as webhooks_service
 from app.webhooks.worker import DeliveryWorker
 
 log = logging.getLogger("promoplan.launches.clock")
@@ -48,6 +52,22 @@ APPLIERS = 3
 
 
 PEEK_SECONDS = 1.0
+# Rows expire after hours (see the *_retention_hours settings): an hourly
+# purge keeps at most about an hour of expired rows around.
+PURGE_INTERVAL = timedelta(hours=1)
+
+
+def describe_purge(counts: dict[str, int]) -> str:
+    return ", ".join(f"{kind}: {count}" for kind, count in counts.items())
+
+
+def purge_expired(engine: Engine | None = None) -> dict[str, int]:
+    """Delete rows past their retention; the count per kind."""
+    with session_scope(engine) as session:
+        return {
+            "idempotency_records": idempotency.purge_expired(session),
+            "webhook_receipts": webhooks_service.purge_receipts(session),
+        }
 
 
 class Clock:
@@ -86,6 +106,15 @@ class Clock:
             id="peek",
             replace_existing=True,
         )
+        self.scheduler.add_job(
+            self.purge,
+            "interval",
+            seconds=PURGE_INTERVAL.total_seconds(),
+            id="purge",
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
         self.scheduler.start()
         event.listen(OrmSession, "after_commit", self._after_commit)
 
@@ -122,6 +151,15 @@ class Clock:
                 pool.map(lambda _n: service.run_due(engine=self.engine), range(self.appliers))
             )
         return [report for batch in batches for report in batch]
+
+    def purge(self) -> None:
+        try:
+            counts = purge_expired(self.engine)
+        except Exception:
+            log.exception("purge failed; the next purge retries")
+            return
+        if any(counts.values()):
+            log.info("purged %s", describe_purge(counts))
 
     def peek(self) -> None:
         try:

@@ -364,10 +364,18 @@ def _follow_the_shifted_event(
     if not moved:
         return
     now = utcnow()
+
+    def inside(value: datetime | None) -> datetime | None:
+        # A wall time in a spring-forward gap moves by an hour more than its
+        # neighbours: keep the window inside the event it belongs to.
+        return min(max(move(value), event.starts_at), event.ends_at) if value else None
+
     for promotion in moved:
         before = to_read(session, promotion)
-        promotion.starts_at = move(promotion.starts_at) if promotion.starts_at else None
-        promotion.ends_at = move(promotion.ends_at) if promotion.ends_at else None
+        promotion.starts_at, promotion.ends_at = (
+            inside(promotion.starts_at),
+            inside(promotion.ends_at),
+        )
         promotion.updated_at = now
         session.add(promotion)
         session.flush()

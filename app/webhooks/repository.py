@@ -8,6 +8,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from app.idempotency import delete_older_than
 from app.webhooks.models import (
     DeliveryAttempt,
     InboundReceipt,
@@ -46,6 +47,11 @@ def claim_receipt(session: Session, receipt: InboundReceipt) -> bool:
     except IntegrityError:
         return False
     return True
+
+
+def delete_receipts_before(session: Session, cutoff: datetime) -> int:
+    """Delete receipts received before `cutoff` in committed batches; how many."""
+    return delete_older_than(session, col(InboundReceipt.received_at), cutoff)
 
 
 def get_subscription(session: Session, subscription_id: int) -> WebhookSubscription | None:

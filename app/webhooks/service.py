@@ -220,6 +220,17 @@ def store_receipt_answer(
     session.flush()
 
 
+def purge_receipts(session: Session, *, now: datetime | None = None) -> int:
+    """Delete receipts older than `webhook_receipt_retention_hours`; how many.
+
+    Safe because the retention far exceeds the signature timestamp tolerance:
+    a replay of a purged webhook-id is refused as too old before any lookup.
+    """
+    hours = get_settings().webhook_receipt_retention_hours
+    cutoff = (now or utcnow()) - timedelta(hours=hours)
+    return repository.delete_receipts_before(session, cutoff)
+
+
 # --- outbound subscriptions --------------------------------------------------
 
 

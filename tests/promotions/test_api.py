@@ -215,6 +215,38 @@ class TestPromotionRules:
         assert trail.status_code == 200, trail.text
         assert [r["action"] for r in trail.json()["items"]].count("promotion.update") == 1
 
+    def test_a_shift_into_a_spring_forward_gap_keeps_the_window_inside_the_event(
+        self, client: TestClient, planner, session: Session
+    ):
+        # 02:50 on 2027-03-14 does not exist in New York: the event starts at
+        # 03:50 EDT, while 03:05 stays 03:05 — the window is kept inside.
+        event = create_event(
+            session,
+            timezone="America/New_York",
+            starts_at=datetime(2027, 3, 13, 7, 50, tzinfo=UTC),
+            ends_at=datetime(2027, 3, 14, 4, tzinfo=UTC),
+            phases=[],
+        )
+        session.commit()
+        rule = {"kind": "percent_off", "level": "item", "params": {"percent_bp": 1000}}
+        made = client.post(
+            "/api/v1/promotions",
+            json={"name": "early", "event_id": event.id, **rule,
+                  "starts_at": "2027-03-13T03:05:00", "ends_at": "2027-03-13T22:00:00"},
+            headers=planner,
+        )  # fmt: skip
+        assert made.status_code == 201, made.text
+        shifted = client.post(
+            f"/api/v1/events/{event.id}/shift", json={"by": "P1D"}, headers=planner
+        ).json()
+        moved = client.get(f"/api/v1/promotions/{made.json()['id']}", headers=planner).json()
+        assert shifted["starts_at"] == "2027-03-14T03:50:00-04:00"
+        assert moved["starts_at"] == "2027-03-14T07:50:00Z"  # the event's start, not 07:05Z
+        renamed = client.patch(
+            f"/api/v1/promotions/{made.json()['id']}", json={"name": "still valid"}, headers=planner
+        )
+        assert renamed.status_code == 200, renamed.text
+
     def test_a_stale_if_match_is_412_and_a_viewer_cannot_write(
         self, client: TestClient, planner, viewer, session: Session
     ):
