@@ -328,6 +328,31 @@ class TestTrustedCache:
         finally:
             engine.dispose()
 
+    def test_a_failing_check_stops_the_others_coasting(
+        self, live_db: str, trust_an_hour, monkeypatch
+    ):
+        engine = build_engine(live_db)
+        data = QuoteRequest.model_validate(_cart())
+        try:
+            with session_scope(engine) as session:
+                create_promotion(session, params={"percent_bp": 1000})
+            with session_scope(engine) as session:
+                service.quote(session, data=data)
+                cache = service.trusted_snapshot(session)
+            cache.trusted_until = 1.0  # the hour is over
+            with session_scope(engine) as session:
+                assert service.trusted_snapshot(session) is None  # this one checks...
+
+                def unreachable(_session):
+                    raise RuntimeError("database unreachable")
+
+                monkeypatch.setattr(repository, "generation_token", unreachable)
+                with pytest.raises(RuntimeError):
+                    service.snapshot(session)
+                assert service.trusted_snapshot(session) is None  # ...and nobody coasts on
+        finally:
+            engine.dispose()
+
     def test_without_a_bound_every_quote_reads_the_token(self, live_db: str, monkeypatch):
         monkeypatch.setattr(get_settings(), "quote_cache_seconds", 0.0)
         engine = build_engine(live_db)
