@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import Depends
-from sqlalchemy import event
+from sqlalchemy import delete, event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, create_engine
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlmodel import Session, col, create_engine, select
 
 from app.config import get_settings
 
@@ -90,3 +92,34 @@ def get_session() -> Iterator[Session]:
 # scope="function": the commit happens before the response leaves, so a client never
 # sees a success whose transaction then failed.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+# Rows deleted per statement by a purge: short transactions, short locks.
+PURGE_BATCH_SIZE = 1000
+
+
+def delete_older_than(
+    session: Session,
+    created: InstrumentedAttribute[datetime],
+    cutoff: datetime,
+    *,
+    batch_size: int = PURGE_BATCH_SIZE,
+) -> int:
+    """Delete the rows of `created`'s table older than `cutoff`; the count.
+
+    One bounded `DELETE ... WHERE id IN (SELECT id ... LIMIT n)` per batch,
+    each committed, so a large backlog never holds one long transaction or
+    lock. The same statement works on SQLite and PostgreSQL.
+    """
+    table = created.class_
+    id_column = col(table.id)
+    total = 0
+    while True:
+        batch = select(id_column).where(created < cutoff).order_by(id_column).limit(batch_size)
+        result = session.execute(
+            delete(table).where(id_column.in_(batch)).execution_options(synchronize_session=False)
+        )
+        session.commit()
+        total += result.rowcount
+        if result.rowcount < batch_size:
+            return total

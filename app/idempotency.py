@@ -23,18 +23,15 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy import Column, UniqueConstraint, delete
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import InstrumentedAttribute
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from app.auth import AnyRole
 from app.config import get_settings
-from app.db import SessionDep
+from app.db import SessionDep, delete_older_than
 from app.errors import Conflict, ValidationProblem
 from app.types import JSONColumn, utcnow
 
 MAX_KEY_LENGTH = 200
-# Rows deleted per statement by a purge: short transactions, short locks.
-PURGE_BATCH_SIZE = 1000
 
 
 class IdempotencyRecord(SQLModel, table=True):
@@ -149,33 +146,6 @@ def idempotency_cutoff(now: datetime | None = None) -> datetime:
     """Records created before this instant are expired."""
     hours = get_settings().idempotency_retention_hours
     return (now or utcnow()) - timedelta(hours=hours)
-
-
-def delete_older_than(
-    session: Session,
-    created: InstrumentedAttribute[datetime],
-    cutoff: datetime,
-    *,
-    batch_size: int = PURGE_BATCH_SIZE,
-) -> int:
-    """Delete the rows of `created`'s table older than `cutoff`; the count.
-
-    One bounded `DELETE ... WHERE id IN (SELECT id ... LIMIT n)` per batch,
-    each committed, so a large backlog never holds one long transaction or
-    lock. The same statement works on SQLite and PostgreSQL.
-    """
-    table = created.class_
-    id_column = col(table.id)
-    total = 0
-    while True:
-        batch = select(id_column).where(created < cutoff).order_by(id_column).limit(batch_size)
-        result = session.execute(
-            delete(table).where(id_column.in_(batch)).execution_options(synchronize_session=False)
-        )
-        session.commit()
-        total += result.rowcount
-        if result.rowcount < batch_size:
-            return total
 
 
 def purge_expired(session: Session, *, now: datetime | None = None) -> int:

@@ -15,7 +15,8 @@ from sqlmodel import Session, col, select
 
 from app import idempotency
 from app.config import Settings
-from app.idempotency import IdempotencyRecord, delete_older_than, purge_expired
+from app.db import delete_older_than
+from app.idempotency import IdempotencyRecord, purge_expired
 from app.launches import clock
 from app.types import utcnow
 from app.webhooks import service as webhooks_service

@@ -8,7 +8,7 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from app.idempotency import delete_older_than
+from app.db import delete_older_than
 from app.webhooks.models import (
     DeliveryAttempt,
     InboundReceipt,
