@@ -29,7 +29,6 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cached_property
 from typing import Any, NamedTuple
 
 BP = 10_000  # basis points in a whole
@@ -85,17 +84,18 @@ class Scope:
     skus: frozenset[str] | None = None
     exclude_skus: frozenset[str] = frozenset()
 
-    @cached_property
-    def keys(self) -> tuple[tuple[str, str], ...]:
-        """Its scope index keys (see `scope_keys`), computed once."""
-        return tuple(scope_keys(self))
+    # Derived once, when the scope is made: the cache builds each scope once
+    # and every quote asks both (a cached_property's first read takes a lock).
+    keys: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+    """Its scope index keys (see `scope_keys`)."""
+    by_key_alone: bool = field(init=False, repr=False, compare=False)
+    """True when filing under its keys already decides coverage: one
+    dimension named, no exclusions (so `covers` need not be asked)."""
 
-    @cached_property
-    def by_key_alone(self) -> bool:
-        """True when filing under its keys already decides coverage: one
-        dimension named, no exclusions (so `covers` need not be asked)."""
+    def __post_init__(self) -> None:
         named = [v for v in (self.categories, self.merchants, self.tiers, self.skus) if v]
-        return not self.exclude_skus and len(named) <= 1
+        object.__setattr__(self, "keys", tuple(scope_keys(self)))
+        object.__setattr__(self, "by_key_alone", not self.exclude_skus and len(named) <= 1)
 
     def covers(self, line: Line) -> bool:
         if line.sku in self.exclude_skus:
@@ -145,6 +145,12 @@ class Offer:
     blocked: str | None = None
     blocked_detail: str = ""
     name: str = ""
+    # `params` read once into plain numbers (see `_rule_of`): every quote
+    # that touches the offer would otherwise parse them again.
+    rule: Any = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "rule", _rule_of(self.kind, self.params))
 
 
 @dataclass(frozen=True)
@@ -160,7 +166,7 @@ class Code:
 # --- results ------------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class Applied:
     promotion_id: int
     level: str
@@ -169,7 +175,7 @@ class Applied:
     code: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class NotApplied:
     promotion_id: int | None
     reason: str
@@ -179,7 +185,7 @@ class NotApplied:
     by: int | None = None  # the promotion that shut this one out
 
 
-@dataclass
+@dataclass(slots=True)
 class Priced:
     subtotal: int
     discount: int
@@ -197,21 +203,18 @@ def split_largest_remainder(total: int, weights: Mapping[str, int]) -> dict[str,
     """`total` split over the keys in proportion to `weights`, in whole units
     that sum exactly to `total`; no key gets more than its weight when
     total <= sum(weights)."""
-    positive = {k: w for k, w in weights.items() if w > 0}
-    whole = sum(positive.values())
+    whole = 0
+    for weight in weights.values():
+        if weight > 0:
+            whole += weight
     if total <= 0 or whole <= 0:
         return {}
-    shares: dict[str, int] = {}
-    remainders: list[tuple[int, str]] = []  # (-remainder, key): sorted, largest first
-    for key, weight in positive.items():
-        share, rest = divmod(total * weight, whole)
-        shares[key] = share
-        remainders.append((-rest, key))
+    shares = {k: total * w // whole for k, w in weights.items() if w > 0}
     left = total - sum(shares.values())
     if left:
         # Largest remainders first; ties by key so the split is deterministic.
-        remainders.sort()
-        for _rest, key in remainders[:left]:
+        order = sorted(shares, key=lambda k: (-(total * weights[k] % whole), k))
+        for key in order[:left]:
             shares[key] += 1
     return {k: v for k, v in shares.items() if v}
 
@@ -226,64 +229,80 @@ class Outcome(NamedTuple):
     short_by: int | None = None  # how far below the threshold, when it did not reach
 
 
+def _rule_of(kind: str, params: Mapping[str, Any]) -> Any:
+    """The numbers `compute` needs from `params`: percent_off → basis
+    points; amount_off → (min spend, amount); threshold → ("tiers", ((min,
+    off), ...) rising) or ("every", step, off, cap or None); buy_n_get_m →
+    (buy, get). None for a kind it does not know (`compute` refuses it)."""
+    if kind == "percent_off":
+        return int(params["percent_bp"])
+    if kind == "amount_off":
+        return int(params.get("min_spend") or 0), int(params["amount"])
+    if kind == "threshold":
+        return _threshold_rule(params)
+    if kind == "buy_n_get_m":
+        return int(params["buy"]), int(params["get"])
+    return None
+
+
+def _threshold_rule(params: Mapping[str, Any]) -> tuple:
+    if "tiers" in params:
+        # Validated tiers rise already; the sort (stable) only orders what does not.
+        steps = [(int(t["min"]), int(t["off"])) for t in params["tiers"]]
+        return "tiers", tuple(sorted(steps, key=lambda t: t[0]))
+    every = params["every"]
+    cap = every.get("cap")
+    return "every", int(every["step"]), int(every["off"]), None if cap is None else int(cap)
+
+
 def compute(
     offer: Offer, group: Mapping[str, int], lines: Mapping[str, Line], *, split: bool = True
 ) -> Outcome:
     """What `offer` takes off `group` (line id → amount left), split by line
     (with `split=False`, the amount only: choosing among rivals needs no more)."""
-    params = offer.params
-    if offer.kind == "percent_off":
-        bp = int(params["percent_bp"])
-        per_line = {lid: off for lid, amount in group.items() if (off := amount * bp // BP)}
+    kind, rule = offer.kind, offer.rule
+    if kind == "percent_off":
+        per_line = {lid: off for lid, amount in group.items() if (off := amount * rule // BP)}
         return Outcome(sum(per_line.values()), per_line)
     base = sum(group.values())
-    if offer.kind == "amount_off":
-        min_spend = int(params.get("min_spend") or 0)
+    if kind == "amount_off":
+        min_spend, amount = rule
         if base < min_spend or base <= 0:
             return Outcome(0, {}, short_by=max(min_spend - base, 0) or None)
-        amount = min(int(params["amount"]), base)
+        amount = min(amount, base)
         return Outcome(amount, split_largest_remainder(amount, group) if split else {})
-    if offer.kind == "threshold":
-        off, short_by = threshold_off(params, base)
+    if kind == "threshold":
+        off, short_by = _threshold_off(rule, base)
         off = min(off, base)
         if off <= 0:
             return Outcome(0, {}, short_by=short_by)
         return Outcome(off, split_largest_remainder(off, group) if split else {})
-    if offer.kind == "buy_n_get_m":
-        return _buy_n_get_m(int(params["buy"]), int(params["get"]), group, lines)
-    raise ValueError(f"unknown kind {offer.kind!r}")
-
-
-def _rising(tiers: Sequence[Mapping[str, Any]]) -> bool:
-    last = None
-    for tier in tiers:
-        if last is not None and tier["min"] < last:
-            return False
-        last = tier["min"]
-    return True
+    if kind == "buy_n_get_m":
+        return _buy_n_get_m(rule[0], rule[1], group, lines)
+    raise ValueError(f"unknown kind {kind!r}")
 
 
 def threshold_off(params: Mapping[str, Any], base: int) -> tuple[int, int | None]:
     """满减: (amount off, how far below the first step when none is reached)."""
-    if "tiers" in params:
-        tiers = params["tiers"]
-        # Validated tiers rise already; sort only what does not.
-        if not _rising(tiers):
-            tiers = sorted(tiers, key=lambda t: t["min"])
+    return _threshold_off(_threshold_rule(params), base)
+
+
+def _threshold_off(rule: tuple, base: int) -> tuple[int, int | None]:
+    if rule[0] == "tiers":
+        steps = rule[1]
         off = None
-        for tier in tiers:
-            if base >= tier["min"]:
-                off = tier["off"]
+        for low, step_off in steps:
+            if base >= low:
+                off = step_off
         if off is None:
-            return 0, tiers[0]["min"] - base
-        return int(off), None
-    every = params["every"]
-    steps = base // int(every["step"])
-    if steps == 0:
-        return 0, int(every["step"]) - base
-    off = steps * int(every["off"])
-    cap = every.get("cap")
-    return (min(off, int(cap)) if cap is not None else off), None
+            return 0, steps[0][0] - base
+        return off, None
+    _every, step, each, cap = rule
+    count = base // step
+    if count == 0:
+        return 0, step - base
+    off = count * each
+    return (off if cap is None else min(off, cap)), None
 
 
 def _buy_n_get_m(
@@ -381,6 +400,16 @@ class _Cart:
             for lid in covered
             if (only is None or lid in only) and claimed.get(lid, offer.id) == offer.id
         }
+
+    def percent_shares(self, offer: Offer) -> dict[str, int]:
+        """`compute(offer, self.group(offer), ...).lines` for a percent_off
+        offer, without the group."""
+        bp, left, claimed = offer.rule, self.left, self.claimed
+        covered = self.covered(offer)
+        if claimed:
+            oid = offer.id
+            covered = [lid for lid in covered if claimed.get(lid, oid) == oid]
+        return {lid: off for lid in covered if (off := left[lid] * bp // BP)}
 
     def take(self, split: Mapping[str, int]) -> None:
         for lid, amount in split.items():
@@ -570,19 +599,26 @@ def _explain_miss(offer: Offer, outcome: Outcome, group: Mapping[str, int], code
 
 
 def _item_stage(cart, offers, applied, not_applied, code_of) -> None:
-    outcomes: dict[int, Outcome] = {}
+    outcomes: dict[int, dict[str, int]] = {}  # promotion → its positive share per line
     for offer in offers:
+        if offer.kind == "percent_off":
+            # Most item promotions: each line's share is its own, so the
+            # shares come straight from what is left, no group to build.
+            shares = cart.percent_shares(offer)
+            if shares:
+                outcomes[offer.id] = shares
+                continue
         group = cart.group(offer)
         outcome = compute(offer, group, cart.lines)
         if outcome.amount <= 0:
             not_applied.append(_explain_miss(offer, outcome, group, code_of.get(offer.id)))
         else:
-            outcomes[offer.id] = outcome
+            outcomes[offer.id] = outcome.lines
     # Each line keeps the largest share; on a tie, the lowest promotion id.
     best_share: dict[str, int] = {}
     best_id: dict[str, int] = {}
-    for oid, outcome in outcomes.items():
-        for lid, share in outcome.lines.items():
+    for oid, shares in outcomes.items():
+        for lid, share in shares.items():
             if share <= 0:
                 continue
             held = best_share.get(lid, 0)
@@ -1172,6 +1208,25 @@ class OfferIndex:
         for offer in offers:
             for key in offer.scope.keys:
                 self._by_key.setdefault(key, []).append(offer)
+        self._file_by_dimension()
+
+    def _file_by_dimension(self) -> None:
+        # The same lists, one map per dimension keyed by the line's own
+        # value: a cart looks them up without building a key per line.
+        self._all = self._by_key.get(("all", ""), [])
+        self._sku: dict[str, list[Offer]] = {}
+        self._merchant: dict[int, list[Offer]] = {}
+        self._category: dict[str, list[Offer]] = {}
+        self._tier: dict[str, list[Offer]] = {}
+        for (dim, value), filed in self._by_key.items():
+            if dim == "sku":
+                self._sku[value] = filed
+            elif dim == "merchant":
+                self._merchant[int(value)] = filed
+            elif dim == "category":
+                self._category[value] = filed
+            elif dim == "tier":
+                self._tier[value] = filed
 
     def replaced(self, gone: Iterable[Offer], new: Iterable[Offer]) -> OfferIndex:
         """A copy without `gone` and with `new`; this one is left as it is
@@ -1195,11 +1250,21 @@ class OfferIndex:
                     out._by_key[key] = list(out._by_key.get(key, ()))
                     copied.add(key)
                 out._by_key.setdefault(key, []).append(offer)
+        out._file_by_dimension()
         return out
 
     def touching(self, lines: Sequence[Line]) -> list[Offer]:
-        seen: dict[int, Offer] = {}
-        for key in cart_keys(lines):
-            for offer in self._by_key.get(key, ()):
-                seen[offer.id] = offer
-        return list(seen.values())
+        """Every offer filed under a key of the cart (see `cart_keys`), by id."""
+        found = {o.id: o for o in self._all}
+        skus, merchants, categories, tiers = self._sku, self._merchant, self._category, self._tier
+        for ln in lines:
+            for filed in (
+                skus.get(ln.sku),
+                merchants.get(ln.merchant_id),
+                categories.get(ln.category),
+                tiers.get(ln.tier) if ln.tier else None,
+            ):
+                if filed:
+                    for offer in filed:
+                        found[offer.id] = offer
+        return [found[i] for i in sorted(found)]
