@@ -2,6 +2,8 @@
 
     python -m bench.slots                 # 1,000 / 10,000 / 100,000 applications
     python -m bench.slots --sizes 10000 --scenarios tiered --time-limit 60
+    python -m bench.slots --sizes 100000 --scenarios nested --only-limit \
+        --repeat 5 --no-baselines         # the solver alone, five calls in a row
 
 A seeded generator of realistic instances: 20 daily windows around a peak
 (days 10 and 11 are the popular ones), 10 slot types of different sizes,
@@ -30,6 +32,9 @@ score, its shortfall and how far its score lands below the solver's:
             `repaired` is that after evicting the lowest-scored winners of
             each window for the best refused units of its short minimums.
 100,000 applications are run twice: with a 10 s and a 60 s time limit.
+`--repeat N` calls the solver N times on each instance (one row each; the
+instance is made once) and `--no-baselines` leaves the greedy baselines
+out (their columns show "-"), for timing the solver alone.
 """
 
 from __future__ import annotations
@@ -122,18 +127,23 @@ def below(optimum: float, score: float) -> str:
     return f"{(optimum - score) / optimum:.3%}"
 
 
-def run(n_apps: int, scenario: str, time_limit: float, seed: int = 11) -> dict:
-    plans, apps = instance(n_apps, scenario, seed)
+def run(
+    n_apps: int,
+    scenario: str,
+    time_limit: float,
+    seed: int = 11,
+    made: tuple[list[Plan], list[Application]] | None = None,
+    baselines: bool = True,
+) -> dict:
+    """One solver call on the instance (`made`, or made here), and the
+    greedy baselines on it unless `baselines` is false."""
+    plans, apps = made or instance(n_apps, scenario, seed)
     load = os.getloadavg()[0]
     cpu = time.process_time()
     result = allocate(plans, apps, now=datetime.now(UTC), time_limit=time_limit)
     cpu = time.process_time() - cpu
     s = result.stats
-    began = time.perf_counter()
-    greedy, greedy_shortfall = greedy_objective(plans, apps)
-    greedy_seconds = time.perf_counter() - began
-    plain = plain_greedy(plans, apps)
-    return {
+    row = {
         "size": n_apps,
         "seed": seed,
         "scenario": scenario,
@@ -148,6 +158,14 @@ def run(n_apps: int, scenario: str, time_limit: float, seed: int = 11) -> dict:
         "gap": f"{s['gap']:.2e}",
         "objective": result.objective,
         "shortfall": s["shortfall"],
+    }
+    if not baselines:
+        return row
+    began = time.perf_counter()
+    greedy, greedy_shortfall = greedy_objective(plans, apps)
+    greedy_seconds = time.perf_counter() - began
+    plain = plain_greedy(plans, apps)
+    return row | {
         "greedy": round(greedy, 2),
         "greedy_shortfall": greedy_shortfall,
         "greedy_below": below(result.objective, greedy),
@@ -168,6 +186,8 @@ def main() -> None:
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--seeds", default="11", help="instance seeds, comma-separated")
     parser.add_argument("--only-limit", action="store_true", help="100,000: skip the 10 s run")
+    parser.add_argument("--repeat", type=int, default=1, help="solver calls per instance")
+    parser.add_argument("--no-baselines", action="store_true", help="skip the greedy baselines")
     args = parser.parse_args()
     header = (
         "size", "seed", "scenario", "limit", "load", "units", "seconds", "cpu", "timings",
@@ -181,10 +201,12 @@ def main() -> None:
         if size >= 100_000 and not args.only_limit:
             limits = [10.0, args.time_limit]
         for scenario in args.scenarios.split(","):
-            for limit in limits:
-                for seed in [int(s) for s in args.seeds.split(",")]:
-                    row = run(size, scenario, limit, seed)
-                    print(" | ".join(str(row[h]) for h in header), flush=True)
+            for seed in [int(s) for s in args.seeds.split(",")]:
+                made = instance(size, scenario, seed)
+                for limit in limits:
+                    for _ in range(args.repeat):
+                        row = run(size, scenario, limit, seed, made, not args.no_baselines)
+                        print(" | ".join(str(row.get(h, "-")) for h in header), flush=True)
 
 
 if __name__ == "__main__":
