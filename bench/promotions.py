@@ -260,6 +260,8 @@ def bench_http_one(n: int, clients: int = 8, seconds: float = 10.0) -> None:
             assert client.post("/api/v1/quote", json=bodies[0], headers=headers).status_code == 200
             loaded = time.perf_counter() - started
             pid = server.process.pid
+            if wrk:
+                _calibrate(wrk, server.base_url, pid, clients)
             cpu_before = _cpu_seconds(pid)
             if wrk:
                 (tmp / "bodies.jsonl").write_text("\n".join(json.dumps(b) for b in bodies))
@@ -301,6 +303,20 @@ def bench_http_one(n: int, clients: int = 8, seconds: float = 10.0) -> None:
             f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}"
         )
         drop_database(url)
+
+
+def _calibrate(wrk: str, base_url: str, pid: int, clients: int, seconds: int = 5) -> None:
+    """The same server and wrk on `GET /healthz` (no work: uvicorn, the
+    middlewares and routing only): the ceiling of requests per CPU-second
+    on this machine, against which the quote figure reads."""
+    cpu_before = _cpu_seconds(pid)
+    out = subprocess.run(
+        [wrk, "-t1", f"-c{clients}", f"-d{seconds}s", base_url + "/healthz"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    cpu = _cpu_seconds(pid) - cpu_before
+    count = int(next(ln for ln in out.splitlines() if "requests in" in ln).split()[0])
+    print(f"         calibration: GET /healthz {count / cpu:.0f} requests per CPU-second")
 
 
 def _key(url: str) -> str:

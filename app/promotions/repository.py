@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, func, or_, text, update
+from pydantic_core import from_json
+from sqlalchemy import ColumnElement, Text, and_, bindparam, cast, func, or_, text, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, delete, select
@@ -173,21 +175,93 @@ def promotions_by_ids(session: Session, ids: Iterable[int]) -> list[Promotion]:
     return list(session.execute(select(table).where(table.c.id.in_(ids))).all())
 
 
-def overlapping_promotions(
-    session: Session, *, currency: str, starts_at: datetime | None, ends_at: datetime | None
-) -> list[Promotion]:
-    """Promotions in `currency` whose explicit window (when they have one)
-    meets [starts_at, ends_at); the caller narrows by the effective window."""
-    statement = select(Promotion).where(Promotion.currency == currency)
+class StackingRow(NamedTuple):
+    """What the risk check reads of a promotion: its rule, its scope, and
+    what its window depends on."""
+
+    id: int
+    kind: str
+    level: str
+    params: dict[str, Any]
+    scope: dict[str, Any]
+    coupon: bool
+    exclusive: bool
+    event_id: int | None
+    phase: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+
+def stacking_candidates(
+    session: Session,
+    *,
+    currency: str,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    skus: Collection[str] | None,
+    categories: Collection[str] | None,
+) -> list[StackingRow]:
+    """The promotions in `currency`, by id, whose explicit window (when
+    they have one) meets [starts_at, ends_at) and whose scope can meet a
+    scope naming `skus` and `categories` (None: any), judged by where they
+    are filed: a superset of those that can stack with it (the caller
+    decides exactly, and narrows by the effective window). There may be
+    100,000 of them: the JSON columns are read as text and parsed by
+    pydantic_core, in half the time the column type's json.loads takes."""
+    p = Promotion.__table__.c
+    statement = (
+        select(
+            p.id,
+            p.kind,
+            p.level,
+            cast(p.params, Text),
+            cast(p.scope, Text),
+            p.coupon,
+            p.exclusive,
+            p.event_id,
+            p.phase,
+            p.starts_at,
+            p.ends_at,
+        )
+        .where(p.currency == currency)
+        .order_by(p.id)
+    )
     if ends_at is not None:
-        statement = statement.where(
-            or_(col(Promotion.starts_at).is_(None), col(Promotion.starts_at) < ends_at)
-        )
+        statement = statement.where(or_(p.starts_at.is_(None), p.starts_at < ends_at))
     if starts_at is not None:
-        statement = statement.where(
-            or_(col(Promotion.ends_at).is_(None), col(Promotion.ends_at) > starts_at)
-        )
-    return list(session.exec(statement))
+        statement = statement.where(or_(p.ends_at.is_(None), p.ends_at > starts_at))
+    filed = _filed_where_it_can_meet(skus, categories)
+    if filed is not None:
+        k = PromotionScopeKey.__table__.c
+        statement = statement.where(p.id.in_(select(k.promotion_id).where(filed)))
+    return [
+        StackingRow(pid, kind, level, from_json(params), from_json(scope), *rest)
+        for pid, kind, level, params, scope, *rest in session.execute(statement).all()
+    ]
+
+
+def _filed_where_it_can_meet(
+    skus: Collection[str] | None, categories: Collection[str] | None
+) -> ColumnElement[bool] | None:
+    """Which scope keys a promotion that can stack with a scope naming
+    `skus` and `categories` is filed under (None: any). A promotion is filed
+    under its SKUs when it names some, else its merchants, categories or
+    tiers, else `all`; the risk probes ignore merchants and tiers, so what
+    is filed under those (or `all`) can stack with anything; a promotion
+    naming SKUs meets a scope naming SKUs only on a shared one, and one
+    filed under categories meets a scope naming categories only on a
+    shared one."""
+    if skus is None and categories is None:
+        return None
+    k = PromotionScopeKey.__table__.c
+    meets_categories = (
+        true() if categories is None else or_(k.dim != "category", k.value.in_(sorted(categories)))
+    )
+    if skus is None:
+        return meets_categories
+    return or_(
+        and_(k.dim == "sku", k.value.in_(sorted(skus))), and_(k.dim != "sku", meets_categories)
+    )
 
 
 def promotions_of_event(session: Session, event_id: int) -> list[Promotion]:

@@ -29,20 +29,22 @@ from datetime import datetime
 from typing import Any
 
 import pydantic_core
-from sqlalchemy import event
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, select
 
 from app import audit, signals
 from app.auth import Principal
 from app.calendar import service as calendar_service
 from app.config import get_settings
-from app.db import session_scope
+from app.db import get_engine, session_scope
 from app.errors import ValidationProblem
 from app.gates import GateResult
 from app.pagination import Page, PageParams, paginate
 from app.promotions import engine, repository
+from app.promotions import risk as stacks
 from app.promotions.errors import (
     LimitExhausted,
     OrderAlreadyRedeemed,
@@ -355,14 +357,22 @@ def _follow_the_shifted_event(
 ) -> None:
     """A shift moves an event "with everything in it": a promotion with its
     own window inside the event moves by the same wall-clock amount (one tied
-    to a phase or to the whole event follows it already)."""
-    moved = [
-        p
-        for p in repository.promotions_of_event(session, event.id)
-        if p.starts_at is not None or p.ends_at is not None
-    ]
-    if not moved:
-        return
+    to a phase or to the whole event follows it already). Then the event's
+    promotions face the risk floor again (see `_report_broken_floors`)."""
+    promotions = repository.promotions_of_event(session, event.id)
+    moved = [p for p in promotions if p.starts_at is not None or p.ends_at is not None]
+    if moved:
+        _move_windows(session, event, moved, move, actor)
+    _report_broken_floors(session, event, promotions, actor)
+
+
+def _move_windows(
+    session: Session,
+    event: Any,
+    moved: list[Promotion],
+    move: Callable[[datetime], datetime],
+    actor: Principal | str,
+) -> None:
     now = utcnow()
 
     def inside(value: datetime | None) -> datetime | None:
@@ -389,6 +399,43 @@ def _follow_the_shifted_event(
             after={**to_read(session, promotion).model_dump(mode="json"), "moved_with": "shift"},
         )
     _changed(session)
+
+
+def _report_broken_floors(
+    session: Session, event: Any, promotions: list[Promotion], actor: Principal | str
+) -> None:
+    """Moving together, an event's promotions cannot start stacking with
+    each other, but they can with promotions outside the event. The shift
+    stands all the same — it is the calendar's move, a promotion's guard
+    has no say in it, and the launch's risk gate still stops a breaking
+    stack from going live — but each of the event's promotions that now
+    breaks the floor is put on record (audit `promotion.risk_floor_broken`,
+    with the combination, as a refused change would have shown it) and in
+    the log."""
+    floor = get_settings().risk_floor_bp
+    context = _Context(session)
+    for promotion in promotions:
+        worst = _worst(session, context, promotion)
+        if worst is None or worst.depth_bp <= floor:
+            continue
+        detail = (
+            f"after event {event.id} ({event.name}) was shifted, {_describe(worst)}, "
+            f"deeper than the floor of {floor / 100:g} % off"
+        )
+        log.warning("promotion %s: %s", promotion.id, detail)
+        audit.record(
+            session,
+            actor=actor,
+            action="promotion.risk_floor_broken",
+            resource_type="promotion",
+            resource_id=promotion.id,
+            after={
+                "detail": detail,
+                "event_id": event.id,
+                "floor_bp": floor,
+                "combination": _combination(worst),
+            },
+        )
 
 
 def _set_budget(session: Session, promotion: Promotion, budget) -> None:
@@ -536,22 +583,41 @@ def risk(session: Session, *, promotion_id: int) -> RiskRead:
 
 
 def _depths(session: Session, context: _Context, promotion: Promotion) -> list[engine.Depth]:
-    """Worst stacked depth per category/SKU, with every promotion that can be
-    active at the same moment as this one (overlapping windows, same
-    currency, not in an ended or cancelled event)."""
+    """Worst stacked depth per category/SKU, with every promotion that can
+    stack with this one (see `_stack`)."""
+    return stacks.risk(*_stack(session, context, promotion))
+
+
+def _stack(
+    session: Session, context: _Context, promotion: Promotion
+) -> tuple[stacks.Stacker, list[stacks.Stacker]]:
+    """The promotion as the risk check reads it, and, by id, every promotion
+    that can stack with it: whose scope can meet its scope (filed under keys
+    it can meet, then `stacks.can_stack`) and that can be active at the same
+    moment (overlapping windows, same currency, not in an ended or cancelled
+    event). Only those are loaded, not every promotion in the window."""
+    target = stacks.Stacker.of_row(promotion)
     starts, ends = context.window(promotion)
     others = []
-    for other in repository.overlapping_promotions(
-        session, currency=promotion.currency, starts_at=starts, ends_at=ends
+    for row in repository.stacking_candidates(
+        session,
+        currency=promotion.currency,
+        starts_at=starts,
+        ends_at=ends,
+        skus=target.skus,
+        categories=target.categories,
     ):
-        if other.id == promotion.id or _over(context, other):
+        if row.id == promotion.id or _over(context, row):
             continue
-        o_starts, o_ends = context.window(other)
+        other = stacks.Stacker.of_row(row)
+        if not stacks.can_stack(target, other):
+            continue
+        o_starts, o_ends = context.window(row)
         if (o_starts is None or ends is None or o_starts < ends) and (
             o_ends is None or starts is None or o_ends > starts
         ):
-            others.append(_offer(other, context))
-    return engine.risk(_offer(promotion, context), others)
+            others.append(other)
+    return target, others
 
 
 def _over(context: _Context, promotion: Promotion) -> bool:
@@ -562,8 +628,7 @@ def _over(context: _Context, promotion: Promotion) -> bool:
 
 
 def _worst(session: Session, context: _Context, promotion: Promotion) -> engine.Depth | None:
-    depths = _depths(session, context, promotion)
-    return depths[0] if depths else None
+    return stacks.worst(*_stack(session, context, promotion))
 
 
 def _describe(depth: engine.Depth) -> str:
@@ -582,13 +647,18 @@ def _guard_risk(session: Session, context: _Context, promotion: Promotion, force
             f"{_describe(worst)}, deeper than the floor of {floor / 100:g} % off; "
             "change the promotion or send ?force=true",
             floor_bp=floor,
-            combination={
-                "promotion_ids": worst.promotion_ids,
-                "category": worst.probe.category or "*",
-                "sku": worst.probe.sku or "*",
-                "depth_bp": worst.depth_bp,
-            },
+            combination=_combination(worst),
         )
+
+
+def _combination(depth: engine.Depth) -> dict[str, Any]:
+    """A stack as a refusal (409) or a record shows it."""
+    return {
+        "promotion_ids": depth.promotion_ids,
+        "category": depth.probe.category or "*",
+        "sku": depth.probe.sku or "*",
+        "depth_bp": depth.depth_bp,
+    }
 
 
 # --- coupon codes ----------------------------------------------------------------
@@ -988,14 +1058,46 @@ def _cycle_collection_paused() -> Iterator[None]:
             gc.enable()
 
 
+@contextmanager
+def _reading_engine(engine: Engine) -> Iterator[Engine]:
+    """`engine` for a unit of work that only reads; on SQLite, a sibling of
+    it (same database, so the same cache key) whose transactions begin
+    deferred. app/db.py begins every SQLite transaction IMMEDIATE, taking
+    the write lock up front — right for units of work that read then write,
+    but held through the warm-up's load (seconds at 100,000 promotions) it
+    would make every writer wait that long. A deferred transaction in WAL
+    mode reads one consistent snapshot and neither waits for a writer nor
+    blocks one."""
+    if engine.dialect.name != "sqlite":
+        yield engine
+        return
+    reader = create_engine(
+        engine.url, poolclass=NullPool, connect_args={"check_same_thread": False}
+    )
+
+    @event.listens_for(reader, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's BEGIN below, not pysqlite's
+
+    @event.listens_for(reader, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN DEFERRED")
+
+    try:
+        yield reader
+    finally:
+        reader.dispose()
+
+
 def warm_quote_cache() -> threading.Thread:
     """Load the quote cache in a background thread (at start-up), so that the
     first customer does not wait for it: a quote meanwhile waits for this
-    load instead of starting its own."""
+    load instead of starting its own. The load only reads, and reads in a
+    transaction that makes no writer wait (see `_reading_engine`)."""
 
     def load() -> None:
         try:
-            with session_scope() as session:
+            with _reading_engine(get_engine()) as engine, session_scope(engine) as session:
                 snapshot(session)
         except Exception:  # an unmigrated or unreachable database: quotes load it later
             log.warning("could not warm the quote cache", exc_info=True)
@@ -1035,7 +1137,8 @@ def _price_cached(session: Session, data: QuoteRequest, snap: _Snapshot) -> _Pri
         # Automatic promotions filed under the cart's keys whose own window
         # has not ended (future ones stay: "not active yet"), by id.
         by_id = snap.by_id
-        for offer_id in sorted(o.id for o in index.touching(lines)):
+        for offer in index.touching(lines):
+            offer_id = offer.id
             entry = by_id[offer_id]
             ends = entry.ends_at
             if ends is None or ends > at:

@@ -55,15 +55,16 @@ is numpy plus one Python pass per output object, with the cyclic garbage
 collector paused while those objects are made: the results are named
 tuples made from columns, and the model goes to HiGHS as arrays.
 
-HiGHS gets the whole LP, though most units of a nested model could be
-settled before it (within a window, a greedy by score over the units whose
-merchant cap cannot bind decides most of them exactly), which cuts the LP
-step about sixfold at 100,000 applications: where several allocations are
+Where the rules nest and nothing is reserved (no minimums), most units
+are settled before the LP (`_settled_units`: within a window, a greedy by
+score over the units whose merchant cap cannot bind decides most of them
+exactly) and HiGHS solves the rest (`_solve_nested`), which cuts the LP
+step about sixfold at 100,000 applications. Where several allocations are
 equally good (a merchant at its cap with room in more than one window),
-the cut LP returns another of them, so answers would stop matching earlier
-runs unit for unit. At that size the tie-breaking bonus (under 5e-8 in all)
-is also below HiGHS' dual feasibility tolerance (1e-7): two equal scores in
-one window are not always decided by application time.
+that cut LP may return another of them than the whole LP would. At that
+size the tie-breaking bonus (under 5e-8 in all) is also below HiGHS' dual
+feasibility tolerance (1e-7): two equal scores in one window are not
+always decided by application time, though the settled units are.
 """
 
 from __future__ import annotations
@@ -825,29 +826,73 @@ class _Model:
     col_lower: np.ndarray
 
 
+def _binding_groups(
+    family: _Family, size: np.ndarray | None = None, limit: np.ndarray | None = None
+) -> np.ndarray:
+    """The groups whose limit can bind: more units than it allows (by
+    default the group's own size and limit)."""
+    size = family.size if size is None else size
+    limit = family.limit if limit is None else limit
+    return (family.limit >= 0) & (size > limit)
+
+
+def _limit_rows(
+    ix: _Index, keep: np.ndarray | None = None, granted: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The limits that can bind, as rows numbered from 0 (family by family,
+    groups in key order): each nonzero's row and unit, and each row's upper
+    bound. With `keep`, only those units are columns, and each limit is
+    lowered by the units of `granted` (outside `keep`) it already holds."""
+    row_parts: list[np.ndarray] = []
+    col_parts: list[np.ndarray] = []
+    upper_parts: list[np.ndarray] = []
+    n_rows = 0
+    for kind in LIMIT_KINDS:
+        family = ix.families[kind]
+        size, limit = family.size, family.limit
+        if keep is not None and granted is not None:
+            n_groups = family.member.size
+            size = np.bincount(family.group_of[keep], minlength=n_groups)
+            limit = limit - np.bincount(family.group_of[granted], minlength=n_groups)
+        binding = _binding_groups(family, size, limit)
+        row_of_group = np.cumsum(binding) - 1 + n_rows
+        in_row = binding[family.group_of]
+        if keep is not None:
+            in_row &= keep
+        row_parts.append(row_of_group[family.group_of[in_row]])
+        col_parts.append(np.nonzero(in_row)[0])
+        upper_parts.append(limit[binding].astype(np.float64))
+        n_rows += int(binding.sum())
+    return np.concatenate(row_parts), np.concatenate(col_parts), np.concatenate(upper_parts)
+
+
+def _column_wise(
+    rows: np.ndarray, cols: np.ndarray, values: np.ndarray, n_cols: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A sparse matrix as HiGHS takes it, column-wise (CSC): starts, row
+    indices, values. Each column's rows must come in ascending order in
+    the input (the models add their rows in order), so a stable sort by
+    column alone does it."""
+    rows_a, cols_a = rows.astype(np.int32), cols.astype(np.int32)
+    order = np.argsort(cols_a, kind="stable")
+    starts = np.zeros(n_cols + 1, dtype=np.int32)
+    np.cumsum(np.bincount(cols_a, minlength=n_cols), out=starts[1:])
+    return starts, rows_a[order], values[order]
+
+
 def _build_model(ix: _Index, mins: list[_Minimum]) -> _Model:
     """Rows: the limits that can bind (family by family, groups in key
     order), then one per minimum, then the all-or-nothing equalities; the
     matrix goes to HiGHS column-wise (CSC) in one call."""
     n_units = ix.n
     all_columns = np.arange(n_units, dtype=np.int64)
-    row_parts: list[np.ndarray] = []
-    col_parts: list[np.ndarray] = []
-    val_parts: list[np.ndarray] = []
-    lower_parts: list[np.ndarray] = []
-    upper_parts: list[np.ndarray] = []
-    n_rows = 0
-    for kind in LIMIT_KINDS:
-        family = ix.families[kind]
-        binding = (family.limit >= 0) & (family.size > family.limit)
-        row_of_group = np.cumsum(binding) - 1 + n_rows
-        in_row = binding[family.group_of]
-        row_parts.append(row_of_group[family.group_of[in_row]])
-        col_parts.append(all_columns[in_row])
-        val_parts.append(np.ones(int(in_row.sum())))
-        lower_parts.append(np.full(int(binding.sum()), -math.inf))
-        upper_parts.append(family.limit[binding].astype(np.float64))
-        n_rows += int(binding.sum())
+    limit_rows, limit_columns, limit_upper = _limit_rows(ix)
+    n_rows = limit_upper.size
+    row_parts: list[np.ndarray] = [limit_rows]
+    col_parts: list[np.ndarray] = [limit_columns]
+    val_parts: list[np.ndarray] = [np.ones(limit_rows.size)]
+    lower_parts: list[np.ndarray] = [np.full(n_rows, -math.inf)]
+    upper_parts: list[np.ndarray] = [limit_upper]
     for k, minimum in enumerate(mins):
         row_parts.append(np.full(len(minimum.columns) + 1, n_rows, dtype=np.int64))
         col_parts.append(np.asarray([*minimum.columns, n_units + k], dtype=np.int64))
@@ -867,16 +912,9 @@ def _build_model(ix: _Index, mins: list[_Minimum]) -> _Model:
     lower_parts.append(np.zeros(n_equal))
     upper_parts.append(np.zeros(n_equal))
     n_cols = n_units + len(mins)
-    rows_a = np.concatenate(row_parts).astype(np.int32)
-    cols_a = np.concatenate(col_parts).astype(np.int32)
-    vals_a = np.concatenate(val_parts)
-    # Column-wise (CSC) for HiGHS, each column's rows in ascending order:
-    # the parts above come in ascending row order and none holds a column
-    # twice in a row, so a stable sort by column alone does it.
-    order = np.argsort(cols_a, kind="stable")
-    counts = np.bincount(cols_a, minlength=n_cols)
-    starts = np.zeros(n_cols + 1, dtype=np.int32)
-    np.cumsum(counts, out=starts[1:])
+    starts, index, value = _column_wise(
+        np.concatenate(row_parts), np.concatenate(col_parts), np.concatenate(val_parts), n_cols
+    )
     col_lower = np.zeros(n_cols)
     col_lower[:n_units] = ix.locked.astype(float)
     col_upper = np.ones(n_cols)
@@ -885,8 +923,8 @@ def _build_model(ix: _Index, mins: list[_Minimum]) -> _Model:
         n_units=n_units,
         n_slack=len(mins),
         starts=starts,
-        index=rows_a[order],
-        value=vals_a[order],
+        index=index,
+        value=value,
         row_lower=np.concatenate(lower_parts),
         row_upper=np.concatenate(upper_parts),
         col_upper=col_upper,
@@ -977,20 +1015,8 @@ def _solve(
             steps[name] = round(steps.get(name, 0.0) + now_ - clock[0], 3)
         clock[0] = now_
 
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("random_seed", 0)
-    h.setOptionValue("mip_rel_gap", 0.0)
-    h.setOptionValue("mip_abs_gap", abs_gap)
-    h.setOptionValue("time_limit", left())
+    h = _highs(model, costs, left(), abs_gap)
     n_cols = len(costs)
-    _pass_model(
-        h,
-        costs,
-        (model.col_lower, model.col_upper),
-        (model.row_lower, model.row_upper),
-        (model.starts, model.index, model.value),
-    )
     rows = np.array([], dtype=np.float64)
     if extra_row is not None:
         coefs, bound = extra_row
@@ -1082,6 +1108,26 @@ def _solve(
     bound = max(bounds) if bounds else None
     nodes = int(info.mip_node_count)
     return _gap(np.rint(values), costs, bound, status == ok, nodes, method, abs_gap)
+
+
+def _highs(model: _Model, costs: np.ndarray, time_limit: float, abs_gap: float = 1e-9) -> Any:
+    """A HiGHS instance holding `model` with `costs`, seeded (deterministic)."""
+    import highspy
+
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("random_seed", 0)
+    h.setOptionValue("mip_rel_gap", 0.0)
+    h.setOptionValue("mip_abs_gap", abs_gap)
+    h.setOptionValue("time_limit", time_limit)
+    _pass_model(
+        h,
+        costs,
+        (model.col_lower, model.col_upper),
+        (model.row_lower, model.row_upper),
+        (model.starts, model.index, model.value),
+    )
+    return h
 
 
 def _pass_model(
@@ -1285,6 +1331,138 @@ def _is_network(ix: _Index) -> bool:
     return not any(plan.category_quotas and plan.tier_quotas for plan in ix.plans.values())
 
 
+# --- where the rules nest: settling most units before the LP -----------------
+
+
+def _rank_in_group(group_of: np.ndarray, order: np.ndarray, counted: np.ndarray) -> np.ndarray:
+    """For each unit, how many `counted` units come before it in its group,
+    `order` listing the units group by group."""
+    counts = counted[order].astype(np.int64)
+    before = np.cumsum(counts) - counts
+    groups = group_of[order]
+    new_group = np.ones(order.size, dtype=bool)
+    new_group[1:] = groups[1:] != groups[:-1]
+    # Each group's running count starts at the count before its first unit.
+    base = np.maximum.accumulate(np.where(new_group, before, 0))
+    result = np.empty_like(before)
+    result[order] = before - base
+    return result
+
+
+def _laminar_greedy(
+    ix: _Index, orders: dict[str, np.ndarray], eligible: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The greedy by priority over the `eligible` units within each window:
+    a unit is taken while its quota group and its window have room (no
+    merchant cap). Returns the units taken, and the units (eligible or not)
+    that the ones taken before them leave no room for — "spanned", in
+    matroid terms: a window's capacity and its quota groups nested in it
+    make a laminar matroid, on which this greedy finds the best set."""
+    within_quota = eligible.copy()
+    spanned = np.zeros(ix.n, dtype=bool)
+    for kind in ("category_quota", "tier_quota"):
+        if kind in orders:
+            family = ix.families[kind]
+            rank = _rank_in_group(family.group_of, orders[kind], eligible)
+            limit = family.limit[family.group_of]
+            full = (limit >= 0) & (rank >= limit)
+            within_quota &= ~full
+            spanned |= full
+    cells = ix.families["capacity"]
+    rank = _rank_in_group(cells.group_of, orders["capacity"], within_quota)
+    room = rank < cells.limit[cells.group_of]
+    return within_quota & room, spanned | ~room
+
+
+def _settled_units(ix: _Index, objective: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the rules nest and there are no minimums: the units that every
+    optimal allocation refuses, and those it grants (locks included).
+
+    Call a unit free when its merchant cap cannot bind (the merchant asked
+    for no more units than the cap) or it is locked. Within a window, run
+    the greedy by objective (locks first) over the free units: a unit they
+    leave no room for is refused by every optimum — were it granted, one of
+    those better free units could take its place. Then the greedy over
+    every unit not refused: a free unit it takes is granted by every
+    optimum — were it refused, granting it and dropping a worse winner of
+    its window would do better. What is left (units of merchants whose cap
+    binds, and what competes with them) goes to the LP. Units whose
+    objective equals another's in the window are left to the LP too: the
+    exchanges above need strictly better units."""
+    merchants = ix.families["merchant_cap"]
+    free = ~_binding_groups(merchants)[merchants.group_of] | ix.locked
+    priority = np.where(ix.locked, np.inf, objective)
+    cells = ix.families["capacity"].group_of
+    by_cell = np.lexsort((-priority, cells))
+    orders = {"capacity": by_cell}
+    for kind in ("category_quota", "tier_quota"):
+        family = ix.families[kind]
+        if (family.limit >= 0).any():
+            # Quota groups lie within windows: sorting the window order by
+            # group keeps each group's units by priority.
+            orders[kind] = by_cell[np.argsort(family.group_of[by_cell], kind="stable")]
+    ranked = priority[by_cell]
+    same = (ranked[1:] == ranked[:-1]) & (cells[by_cell][1:] == cells[by_cell][:-1])
+    tied = np.zeros(ix.n, dtype=bool)
+    tied[by_cell[1:][same]] = True
+    tied[by_cell[:-1][same]] = True
+    tied &= ~ix.locked
+    _taken, outranked = _laminar_greedy(ix, orders, free)
+    refused = outranked & ~ix.locked & ~tied
+    taken, _spanned = _laminar_greedy(ix, orders, ~refused)
+    granted = (taken & free & (objective > 0) & ~tied) | ix.locked
+    return refused, granted
+
+
+def _settled_model(ix: _Index, keep: np.ndarray, granted: np.ndarray) -> _Model:
+    """The model over the units of `keep` only, the limits lowered by the
+    units `granted` already hold (no minimums: see `_settled_units`)."""
+    rows, cols, upper = _limit_rows(ix, keep, granted)
+    n_cols = int(keep.sum())
+    column_of_unit = np.cumsum(keep) - 1
+    starts, index, value = _column_wise(rows, column_of_unit[cols], np.ones(rows.size), n_cols)
+    return _Model(
+        n_units=n_cols,
+        n_slack=0,
+        starts=starts,
+        index=index,
+        value=value,
+        row_lower=np.full(upper.size, -math.inf),
+        row_upper=upper,
+        col_upper=np.ones(n_cols),
+        col_lower=np.zeros(n_cols),
+    )
+
+
+def _solve_nested(
+    ix: _Index, costs: np.ndarray, deadline: float, steps: dict[str, float]
+) -> _Solved | None:
+    """The optimum where the rules nest and there are no minimums: most
+    units settled by `_settled_units`, the rest by the LP (a network
+    matrix with its rows and columns cut: still totally unimodular, so the
+    LP's optimum is integral). None if the LP did not finish in time."""
+    import highspy
+
+    began = time.perf_counter()
+    refused, granted = _settled_units(ix, -costs)
+    steps["settle"] = round(time.perf_counter() - began, 3)
+    keep = ~(refused | granted)
+    x = granted.astype(np.float64)
+    if keep.any():
+        model = _settled_model(ix, keep, granted)
+        h = _highs(model, costs[keep], max(0.05, deadline - time.perf_counter()))
+        h.setOptionValue("presolve", "off")  # see `_solve`
+        h.run()
+        steps["relax"] = round(time.perf_counter() - began - steps["settle"], 3)
+        if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+            return None
+        values = np.asarray(h.getSolution().col_value, dtype=np.float64)
+        if np.abs(values - np.rint(values)).max(initial=0) >= 1e-7:
+            return None
+        x[keep] = np.rint(values)
+    return _Solved(x, "optimal", 0.0, float(costs @ x), 0, "lp")
+
+
 # --- the entry point ----------------------------------------------------------
 
 
@@ -1324,8 +1502,22 @@ def allocate(
     # leave time for the explanations.
     deadline = started + time_limit - EXPLAIN_SECONDS_PER_UNIT * ix.n
     if ix.n:
-        model = _build_model(ix, mins)
-        stats["rows"] = len(model.row_lower)
+        # Where the rules nest and nothing is reserved, most units are
+        # settled before the LP (`_solve_nested`): the whole model is built
+        # only if that fails.
+        nested = bool(stats["network"]) and not mins
+        models = [] if nested else [_build_model(ix, mins)]
+
+        def whole_model() -> _Model:
+            if not models:
+                models.append(_build_model(ix, mins))
+            return models[0]
+
+        stats["rows"] = (
+            sum(int(_binding_groups(f).sum()) for f in ix.families.values())
+            if nested
+            else len(models[0].row_lower)
+        )
         mark = lap("model", mark)
         greedy_made: list[_Greedy] = []
         # Where each phase's time went: relax, start, polish, branch.
@@ -1386,7 +1578,7 @@ def allocate(
             share = PHASE1_SHARE_BIG if relax_first else 0.5
             halfway = time.perf_counter() + (deadline - time.perf_counter()) * share
             phase1 = _solve(
-                model,
+                whole_model(),
                 heavy * shortfall_cost + score_cost if weighted else shortfall_cost,
                 ix.n,
                 greedy_start,
@@ -1411,18 +1603,20 @@ def allocate(
 
         else:
             stats["shortfall"] = 0
-        phase2 = _solve(
-            model,
-            score_cost,
-            ix.n,
-            starts,
-            deadline,
-            repair,
-            extra_row,
-            relax_first,
-            steps=phase_steps[1],
-            always_starts=extra_row is not None,
-        )
+        phase2 = _solve_nested(ix, score_cost, deadline, phase_steps[1]) if nested else None
+        if phase2 is None:
+            phase2 = _solve(
+                whole_model(),
+                score_cost,
+                ix.n,
+                starts,
+                deadline,
+                repair,
+                extra_row,
+                relax_first,
+                steps=phase_steps[1],
+                always_starts=extra_row is not None,
+            )
         methods.append(phase2.method)
         x = phase2.x[: ix.n]
         status = "optimal" if phase2.status == "optimal" and phase1_optimal else "feasible"
