@@ -175,8 +175,13 @@ def list_codes(
     responses=problem_responses(404),
     summary="Worst-case stacked discount per category and SKU against the floor",
 )
-def promotion_risk(promotion_id: PromotionId, session: SessionDep, principal: AnyRole) -> RiskRead:
-    return service.risk(session, promotion_id=promotion_id)
+def promotion_risk(
+    promotion_id: PromotionId,
+    session: SessionDep,
+    principal: AnyRole,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="rows to return")] = 100,
+) -> RiskRead:
+    return service.risk(session, promotion_id=promotion_id, limit=limit)
 
 
 @quote_router.post("/quote", response_model=QuoteRead, summary="Price a cart (consumes nothing)")

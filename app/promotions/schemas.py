@@ -312,4 +312,6 @@ class RiskRead(ResponseModel):
     promotion_id: int
     floor_bp: int
     breaks: bool
-    worst: list[DepthRead]
+    worst: list[DepthRead] = Field(description="the deepest rows first, at most `limit` of them")
+    rows: int = Field(description="every category/SKU row the promotion reaches")
+    breaking_rows: int = Field(description="the rows deeper than the floor")

@@ -561,14 +561,19 @@ def _check_merchants(session: Session, scope: dict[str, Any]) -> None:
 # --- risk -------------------------------------------------------------------------
 
 
-def risk(session: Session, *, promotion_id: int) -> RiskRead:
+def risk(session: Session, *, promotion_id: int, limit: int = 100) -> RiskRead:
+    """The deepest `limit` rows (a store-wide promotion among thousands of
+    SKU promotions reaches hundreds of thousands), with the counts of all."""
     promotion = get_or_raise(session, promotion_id=promotion_id)
     floor = get_settings().risk_floor_bp
     depths = _depths(session, _Context(session), promotion)
+    breaking = sum(1 for d in depths if d.depth_bp > floor)
     return RiskRead(
         promotion_id=promotion.id,
         floor_bp=floor,
-        breaks=any(d.depth_bp > floor for d in depths),
+        breaks=breaking > 0,
+        rows=len(depths),
+        breaking_rows=breaking,
         worst=[
             DepthRead(
                 category=d.probe.category or "*",
@@ -577,7 +582,7 @@ def risk(session: Session, *, promotion_id: int) -> RiskRead:
                 promotion_ids=d.promotion_ids,
                 breaks=d.depth_bp > floor,
             )
-            for d in depths
+            for d in depths[:limit]
         ],
     )
 

@@ -1906,8 +1906,9 @@ class _Explainer:
         score is worked out once per window, category and tier; the merchant
         caps once per merchant; each score is written out once."""
         ix = self.ix
-        combo = ix.category_of[lost] * (int(ix.tier_of.max()) + 1) + ix.tier_of[lost]
-        _combos, first, inverse = np.unique(combo, return_index=True, return_inverse=True)
+        _combos, first, inverse = np.unique(
+            self._alike(lost), return_index=True, return_inverse=True
+        )
         inverse = inverse.reshape(-1)
         n_combos = first.size
         reason_of = np.full(n_combos, None, dtype=object)
@@ -1948,6 +1949,19 @@ class _Explainer:
             ]
             details[named] = _objects(texts, len(texts))
         return reasons.tolist(), details.tolist()
+
+    def _alike(self, lost: np.ndarray) -> np.ndarray:
+        """A key per unit of `lost`, the same for units `_combo_reason`
+        cannot tell apart: same window and category, and same tier where
+        the tier matters (its quota has a `max`, or minimums are in play:
+        `_open` then looks at the tier). Without tier maximums that is a
+        third of the calls one per window, category and tier would make."""
+        ix = self.ix
+        tiers = ix.families["tier_quota"]
+        tier = tiers.group_of[lost]
+        if not self.mins_by_cell:
+            tier = np.where(tiers.limit[tier] >= 0, tier, -1)
+        return ix.category_of[lost] * (tiers.member.size + 1) + (tier + 1)
 
     def _full_merchants(self, merchant: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per merchant group: whether it is among `merchant` and holds as

@@ -589,6 +589,25 @@ class TestRisk:
         assert risk["breaks"] and risk["worst"][0]["depth_bp"] == 7500
         assert risk["floor_bp"] == 7000
 
+    def test_the_risk_rows_come_deepest_first_up_to_the_limit_with_the_counts(
+        self, client: TestClient, planner, session: Session
+    ):
+        store = create_promotion(
+            session, level="store", kind="threshold", params={"every": {"step": 100, "off": 30}}
+        )
+        for i, bp in enumerate([1000, 6000, 3000, 2000, 5000]):
+            create_promotion(session, params={"percent_bp": bp}, scope={"skus": [f"S{i}"]})
+        session.commit()
+        url = f"/api/v1/promotions/{store.id}/risk"
+        whole = client.get(url, headers=planner).json()
+        assert whole["rows"] == len(whole["worst"]) == 6  # five SKUs and "*"
+        assert whole["breaking_rows"] == 1 and whole["breaks"]
+        top = client.get(url, params={"limit": 2}, headers=planner).json()
+        assert top["rows"] == 6 and top["breaking_rows"] == 1
+        assert [r["sku"] for r in top["worst"]] == ["S1", "S4"]
+        assert top["worst"] == whole["worst"][:2]
+        problem(client.get(url, params={"limit": 0}, headers=planner), 422)
+
     def test_promotions_that_never_meet_do_not_stack(self, session: Session):
         create_promotion(
             session,
