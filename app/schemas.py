@@ -6,8 +6,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+# Values that cannot hold text.
+_NO_TEXT = (int, float, bool, type(None))
+
 
 def _has_nul(value: Any) -> bool:
+    if type(value) is str:
+        return "\x00" in value
+    if isinstance(value, (*_NO_TEXT, RequestModel)):
+        return False  # a nested request model has checked its own fields
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, list | tuple | set):
