@@ -704,3 +704,81 @@ class TestSettledBeforeTheLP:
         assert settled.objective == pytest.approx(whole.objective, abs=1e-6)
         assert settled.stats["bound"] == pytest.approx(whole.stats["bound"], rel=1e-12)
         assert settled.stats["rows"] == whole.stats["rows"]
+
+
+# --- explanations in bulk ------------------------------------------------------------
+
+
+class TestExplainedInBulk:
+    """The explanations are worked out once per group of refused units that
+    `_combo_reason` cannot tell apart (`_Explainer._alike`), and results
+    repeat each application's fields from numeric columns where they can."""
+
+    @staticmethod
+    def explainer(plans, apps):
+        from app.slots import solver
+
+        result = allocate(plans, apps, now=NOW)
+        ix = solver._build_index(plans, apps, ())
+        won = {(a.application_id, a.window) for a in result.assignments}
+        granted = np.array(
+            [(ix.app_at(c).id, ix.window_at(c)) in won for c in range(ix.n)], dtype=bool
+        )
+        return solver._Explainer(ix, granted, solver._minimums(ix)), np.nonzero(~granted)[0]
+
+    @pytest.mark.parametrize("scenario", ["nested", "simple", "tiered"])
+    def test_units_keyed_alike_get_the_same_local_reason(self, scenario):
+        from app.slots import solver
+        from bench.slots import instance
+
+        explainer, lost = self.explainer(*instance(1000, scenario))
+        group_of, member = solver._groups(explainer._alike(lost))
+        assert member.size < lost.size  # the point: fewer calls than units
+        for k, c in enumerate(lost.tolist()):
+            one_of_group = int(lost[member[group_of[k]]])
+            assert explainer._combo_reason(c) == explainer._combo_reason(one_of_group)
+
+    def test_a_full_tier_quota_is_told_apart(self):
+        p = plan(
+            capacity=3,
+            windows=(D1,),
+            tier_quotas={"head": Quota(0, 1)},
+            category_quotas={"food": Quota(0, 1)},
+        )
+        apps = [
+            app(1, tier="head", category="food", windows=(D1,), score=20.0),
+            app(2, tier="head", category="toys", windows=(D1,), score=8.0),
+            app(3, tier="tail", category="food", windows=(D1,), score=7.0),
+            app(4, tier="tail", category="toys", windows=(D1,), score=6.0),
+            app(5, tier="tail", category="toys", windows=(D1,), score=5.0),
+            app(6, tier="tail", category="toys", windows=(D1,), score=4.0),
+        ]
+        assert reasons(allocate([p], apps, now=NOW)) == {
+            (2, D1): "tier_quota",
+            (3, D1): "category_quota",
+            (6, D1): "outscored",
+        }
+
+    @pytest.mark.parametrize(
+        "scores",
+        [(7, 6, 5), (7.5, 6.5, 5.0), (np.float64(7.5), 6.5, 5), (2**70, 7, 6.5)],
+    )
+    def test_results_repeat_scores_and_ids_as_given(self, scores):
+        p = plan(capacity=1, windows=(D1,))
+        apps = [app(i + 1, score, windows=(D1,)) for i, score in enumerate(scores)]
+        result = allocate([p], apps, now=NOW)
+        records = [*result.assignments, *result.refusals]
+        assert {type(r.application_id) for r in records} == {int}
+        [won] = result.assignments
+        assert type(won.score) is type(scores[0]) and won.score == scores[0]
+
+    def test_sorting_by_group_then_highest_is_lexsort(self):
+        from app.slots import solver
+
+        rng = np.random.default_rng(5)
+        for n_groups in (7, 70_000):
+            group_of = rng.integers(0, n_groups, 5000)
+            values = rng.integers(0, 30, 5000).astype(np.float64)  # many ties
+            values[::50] = np.inf
+            expected = np.lexsort((-values, group_of))
+            assert (solver._by_group_then_highest(group_of, values) == expected).all()
