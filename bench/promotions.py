@@ -100,6 +100,7 @@ def _stats(samples: list[float]) -> str:
 def bench_engine() -> None:
     """Pure engine with its in-memory scope index: find, then price."""
     print("## engine in process (OfferIndex.touching + quote)")
+    print(f"calibration: {_loop_seconds():.2f} s for a 10,000,000-step Python addition loop")
     for n in SIZES:
         rnd = random.Random(5)
         offers = [
@@ -121,6 +122,15 @@ def bench_engine() -> None:
                 samples.append(time.perf_counter() - start)
                 cpu.append(time.process_time() - start_cpu)
             print(f"N={n:>7}  lines={size:>3}  {_stats(samples)}  (CPU time: {_stats(cpu)})")
+
+
+def _loop_seconds() -> float:
+    """This machine's pure-Python speed right now (the sandbox's varies by
+    half over an hour): ~0.5 s on a typical 2024 x86 core."""
+    started, total = time.perf_counter(), 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
 
 
 def seed_db(url: str, n: int) -> None:

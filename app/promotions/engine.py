@@ -26,7 +26,7 @@ out of that line.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -401,15 +401,16 @@ class _Cart:
             if (only is None or lid in only) and claimed.get(lid, offer.id) == offer.id
         }
 
-    def percent_shares(self, offer: Offer) -> dict[str, int]:
-        """`compute(offer, self.group(offer), ...).lines` for a percent_off
-        offer, without the group."""
+    def percent_pairs(self, offer: Offer) -> Iterator[tuple[str, int]]:
+        """(line, share) of a percent_off offer over the lines it may take,
+        as `compute(offer, self.group(offer), ...)` would give them (zeros
+        included), without building the group."""
         bp, left, claimed = offer.rule, self.left, self.claimed
         covered = self.covered(offer)
         if claimed:
             oid = offer.id
             covered = [lid for lid in covered if claimed.get(lid, oid) == oid]
-        return {lid: off for lid in covered if (off := left[lid] * bp // BP)}
+        return ((lid, left[lid] * bp // BP) for lid in covered)
 
     def take(self, split: Mapping[str, int]) -> None:
         for lid, amount in split.items():
@@ -599,32 +600,38 @@ def _explain_miss(offer: Offer, outcome: Outcome, group: Mapping[str, int], code
 
 
 def _item_stage(cart, offers, applied, not_applied, code_of) -> None:
-    outcomes: dict[int, dict[str, int]] = {}  # promotion → its positive share per line
-    for offer in offers:
-        if offer.kind == "percent_off":
-            # Most item promotions: each line's share is its own, so the
-            # shares come straight from what is left, no group to build.
-            shares = cart.percent_shares(offer)
-            if shares:
-                outcomes[offer.id] = shares
-                continue
-        group = cart.group(offer)
-        outcome = compute(offer, group, cart.lines)
-        if outcome.amount <= 0:
-            not_applied.append(_explain_miss(offer, outcome, group, code_of.get(offer.id)))
-        else:
-            outcomes[offer.id] = outcome.lines
     # Each line keeps the largest share; on a tie, the lowest promotion id.
     best_share: dict[str, int] = {}
     best_id: dict[str, int] = {}
-    for oid, shares in outcomes.items():
-        for lid, share in shares.items():
+    outcomes: list[int] = []  # the promotions with a positive share, in order
+    for offer in offers:
+        oid = offer.id
+        if offer.kind == "percent_off":
+            # Most item promotions: each line's share is its own, so the
+            # shares come straight from what is left, no group to build.
+            pairs: Iterable[tuple[str, int]] = cart.percent_pairs(offer)
+        else:
+            group = cart.group(offer)
+            outcome = compute(offer, group, cart.lines)
+            if outcome.amount <= 0:
+                not_applied.append(_explain_miss(offer, outcome, group, code_of.get(oid)))
+                continue
+            pairs = outcome.lines.items()
+        reached = False
+        for lid, share in pairs:
             if share <= 0:
                 continue
+            reached = True
             held = best_share.get(lid, 0)
             if share > held or (share == held and oid < best_id[lid]):
                 best_share[lid] = share
                 best_id[lid] = oid
+        if reached:
+            outcomes.append(oid)
+        else:  # a percent_off that rounds to nothing: say why
+            group = cart.group(offer)
+            outcome = compute(offer, group, cart.lines)
+            not_applied.append(_explain_miss(offer, outcome, group, code_of.get(oid)))
     winners: dict[int, dict[str, int]] = {}
     for lid in cart.lines:
         if lid in best_id:
